@@ -84,6 +84,15 @@ class TokenBucket:
         self._refill(now)
         self._tokens = min(self._burst, self._tokens + 1.0)
 
+    def drain(self, *, until: float) -> None:
+        """Empty the bucket but for one token, and earn nothing before ``until``.
+
+        After a server's 429 our idea of the burst is wrong: traffic resumes
+        with a single request at ``until`` and then the steady rate.
+        """
+        self._tokens = min(self._tokens, 1.0)
+        self._last = max(self._last, until)
+
     def _refill(self, now: float) -> None:
         elapsed = now - self._last
         if elapsed > 0:
@@ -94,7 +103,8 @@ class TokenBucket:
             self._last = now
 
     def __repr__(self) -> str:
-        return f"<TokenBucket rate={self._rate:g}/s burst={int(self._burst)} tokens={self._tokens:.2f}>"
+        rate, burst, tokens = self._rate, int(self._burst), self._tokens
+        return f"<TokenBucket rate={rate:g}/s burst={burst} tokens={tokens:.2f}>"
 
 
 def parse_retry_after(value: str | None, *, now: float, maximum: float) -> float | None:

@@ -1,0 +1,88 @@
+"""aiocircleci: an asyncio client for the CircleCI REST API v2.
+
+::
+
+    async with aiocircleci.Client() as client:
+        async for pipeline in client.pipelines("gh/org/repo", branch="main"):
+            print(pipeline.number, pipeline.state)
+
+The package runs on asyncio (aiohttp needs it), under anyio.
+"""
+
+from ._auth import Token
+from ._config import (
+    DEFAULT_BASE_URL,
+    DEFAULT_LIMITS,
+    DEFAULT_RETRY,
+    DEFAULT_TIMEOUT,
+    Limits,
+    RetryPolicy,
+    Timeout,
+)
+from ._limiter import RateLimiter
+from ._pagination import PaginationWarning, Paginator
+from ._ratelimit import RateLimitInfo
+from ._slug import ProjectSlug
+from .client import Client
+from .errors import (
+    APIError,
+    BadRequest,
+    ChecksumMismatch,
+    CircleCIError,
+    ConfigurationError,
+    Conflict,
+    ConnectError,
+    DecodeError,
+    DiskError,
+    DownloadError,
+    Forbidden,
+    IncompleteDownload,
+    NotFound,
+    RateLimited,
+    ServerError,
+    TimeoutError,
+    TransportError,
+    Unauthorized,
+    UnprocessableEntity,
+    UnsafePath,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_LIMITS",
+    "DEFAULT_RETRY",
+    "DEFAULT_TIMEOUT",
+    "APIError",
+    "BadRequest",
+    "ChecksumMismatch",
+    "CircleCIError",
+    "Client",
+    "ConfigurationError",
+    "Conflict",
+    "ConnectError",
+    "DecodeError",
+    "DiskError",
+    "DownloadError",
+    "Forbidden",
+    "IncompleteDownload",
+    "Limits",
+    "NotFound",
+    "PaginationWarning",
+    "Paginator",
+    "ProjectSlug",
+    "RateLimitInfo",
+    "RateLimited",
+    "RateLimiter",
+    "RetryPolicy",
+    "ServerError",
+    "Timeout",
+    "TimeoutError",
+    "Token",
+    "TransportError",
+    "Unauthorized",
+    "UnprocessableEntity",
+    "UnsafePath",
+    "__version__",
+]

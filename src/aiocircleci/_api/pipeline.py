@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from .._pagination import Paginator
+from .._slug import ProjectSlug
+from ..models import Pipeline, PipelineConfig, PipelineCreation, Workflow
+from ._base import APIBase, seg, slug_path
+
+__all__ = ["PipelineAPI"]
+
+
+class PipelineAPI(APIBase):
+    def pipelines(
+        self, slug: str | ProjectSlug, *, branch: str | None = None, limit: int | None = None
+    ) -> Paginator[Pipeline]:
+        """GET /project/{project-slug}/pipeline
+
+        A project's pipelines, newest first; ``branch`` filters (sent with every page).
+        """
+        return self._paginate(
+            f"/project/{slug_path(slug)}/pipeline", Pipeline, params={"branch": branch}, limit=limit
+        )
+
+    def org_pipelines(
+        self, org_slug: str, *, mine: bool = False, limit: int | None = None
+    ) -> Paginator[Pipeline]:
+        """GET /pipeline
+
+        The pipelines of every project of an organization (``org_slug`` like ``gh/my-org``).
+        """
+        org = org_slug.strip().strip("/")
+        if org.count("/") != 1 or not all(org.split("/")):
+            raise ValueError(f"invalid org slug {org_slug!r}: expected VCS/ORG, such as gh/my-org")
+        params = {"org-slug": org, "mine": True if mine else None}
+        return self._paginate("/pipeline", Pipeline, params=params, limit=limit)
+
+    async def get_pipeline(self, pipeline_id: str) -> Pipeline:
+        """GET /pipeline/{pipeline-id}
+
+        A pipeline by id.
+        """
+        return await self._call("GET", f"/pipeline/{seg(pipeline_id)}", Pipeline)
+
+    async def get_pipeline_by_number(self, slug: str | ProjectSlug, number: int) -> Pipeline:
+        """GET /project/{project-slug}/pipeline/{pipeline-number}
+
+        A pipeline by its number within a project.
+        """
+        return await self._call(
+            "GET", f"/project/{slug_path(slug)}/pipeline/{seg(int(number))}", Pipeline
+        )
+
+    async def get_pipeline_config(self, pipeline_id: str) -> PipelineConfig:
+        """GET /pipeline/{pipeline-id}/config
+
+        The source and compiled configuration of a pipeline.
+        """
+        return await self._call("GET", f"/pipeline/{seg(pipeline_id)}/config", PipelineConfig)
+
+    async def trigger_pipeline(
+        self,
+        slug: str | ProjectSlug,
+        *,
+        branch: str | None = None,
+        tag: str | None = None,
+        parameters: Mapping[str, str | int | bool] | None = None,
+    ) -> PipelineCreation:
+        """POST /project/{project-slug}/pipeline
+
+        Trigger a pipeline on a branch or a tag (not both). Never retried on a 5xx
+        or a dropped connection: it is not idempotent.
+        """
+        if branch is not None and tag is not None:
+            raise ValueError("trigger_pipeline takes a branch or a tag, not both")
+        body: dict[str, object] = {}
+        if branch is not None:
+            body["branch"] = branch
+        if tag is not None:
+            body["tag"] = tag
+        if parameters:
+            body["parameters"] = dict(parameters)
+        return await self._call(
+            "POST", f"/project/{slug_path(slug)}/pipeline", PipelineCreation, json=body
+        )
+
+    def pipeline_workflows(
+        self, pipeline_id: str, *, limit: int | None = None
+    ) -> Paginator[Workflow]:
+        """GET /pipeline/{pipeline-id}/workflow
+
+        The workflows of a pipeline.
+        """
+        return self._paginate(f"/pipeline/{seg(pipeline_id)}/workflow", Workflow, limit=limit)

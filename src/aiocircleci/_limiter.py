@@ -1,0 +1,112 @@
+"""The async request budget: a token bucket with a shared cool-down.
+
+One ``RateLimiter`` may be shared by several clients so that they spend one
+budget. Time comes from injected ``clock`` and ``sleep`` callables, so tests
+drive it with a fake clock instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+import anyio
+
+from ._ratelimit import AdaptiveRate, TokenBucket
+
+__all__ = ["RateLimiter"]
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class RateLimiter:
+    """Requests per second (rate, burst) plus a cool-down that every task obeys.
+
+    ``acquire()`` returns when a request may leave. Waiters are served in the
+    order they arrived: each reserves its slot in the bucket at once, then sleeps
+    until it is due. A cancelled waiter gives its slot back. ``cool_down(seconds)``
+    (called on a 429) holds back every request, including those already queued,
+    until the deadline, and empties the bucket so that traffic resumes at the
+    steady rate rather than in a burst.
+    """
+
+    __slots__ = (
+        "_adaptive",
+        "_bucket",
+        "_clock",
+        "_cooldown_until",
+        "_sleep",
+        "cooldowns",
+    )
+
+    def __init__(
+        self,
+        rate: float,
+        burst: int = 1,
+        *,
+        adaptive: bool = False,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = anyio.sleep,
+    ) -> None:
+        self._clock = clock
+        self._sleep = sleep
+        self._bucket = TokenBucket(rate, burst, now=clock())
+        self._adaptive = AdaptiveRate(rate, now=clock()) if adaptive else None
+        self._cooldown_until = float("-inf")
+        self.cooldowns = 0
+
+    @property
+    def rate(self) -> float:
+        return self._bucket.rate
+
+    @property
+    def burst(self) -> int:
+        return self._bucket.burst
+
+    def cooldown_remaining(self) -> float:
+        """Seconds left in the current cool-down (0 when none)."""
+        return max(0.0, self._cooldown_until - self._clock())
+
+    async def acquire(self) -> None:
+        while True:
+            now = self._clock()
+            if now < self._cooldown_until:
+                await self._sleep(self._cooldown_until - now)
+                continue
+            wait = self._bucket.reserve(now)
+            if wait <= 0.0:
+                return
+            try:
+                await self._sleep(wait)
+            except BaseException:
+                self._bucket.refund(self._clock())
+                raise
+            if self._clock() >= self._cooldown_until:
+                return
+            # A cool-down began while we waited: our slot predates it, so give
+            # it back and queue again behind the deadline.
+            self._bucket.refund(self._clock())
+
+    def cool_down(self, seconds: float) -> None:
+        """Hold every request back for ``seconds`` from now (a longer hold wins)."""
+        now = self._clock()
+        deadline = now + max(0.0, seconds)
+        self.cooldowns += 1
+        if self._adaptive is not None:
+            self._bucket.set_rate(self._adaptive.on_limited(now), now)
+        if deadline > self._cooldown_until:
+            self._cooldown_until = deadline
+            self._bucket.drain(until=deadline)
+
+    def on_success(self) -> None:
+        """Feed a success to the adaptive mode, which raises the rate again slowly."""
+        if self._adaptive is not None:
+            now = self._clock()
+            rate = self._adaptive.on_success(now)
+            if rate != self._bucket.rate:
+                self._bucket.set_rate(rate, now)
+
+    def __repr__(self) -> str:
+        mode = " adaptive" if self._adaptive is not None else ""
+        return f"<RateLimiter {self._bucket.rate:g}/s burst={self._bucket.burst}{mode}>"

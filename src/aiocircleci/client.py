@@ -1,0 +1,207 @@
+"""``Client``: one aiohttp session, one request budget, every API call."""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from types import TracebackType
+from typing import Any, Self, TypeVar
+from urllib.parse import urlsplit
+
+import aiohttp
+import anyio
+
+from . import _api
+from ._auth import OriginPolicy, Token, token_from_env
+from ._config import (
+    BASE_URL_ENV_VARS,
+    DEFAULT_BASE_URL,
+    DEFAULT_LIMITS,
+    DEFAULT_RETRY,
+    DEFAULT_TIMEOUT,
+    Limits,
+    RetryPolicy,
+    Timeout,
+)
+from ._http import Response
+from ._limiter import RateLimiter
+from ._ratelimit import RateLimitInfo
+from ._requester import Requester, RequestStats
+from ._transport import Transport
+from .errors import ConfigurationError
+
+__all__ = ["Client"]
+
+T = TypeVar("T")
+
+
+def _resolve_base_url(base_url: str | None) -> str:
+    if base_url is None:
+        for name in BASE_URL_ENV_VARS:
+            value = os.environ.get(name, "").strip()
+            if value:
+                base_url = value
+                break
+        else:
+            base_url = DEFAULT_BASE_URL
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(
+            f"invalid base URL {base_url!r}: expected http(s)://host[:port]/api/v2"
+        )
+    if parts.username or parts.password or parts.query:
+        raise ConfigurationError("the base URL must not carry credentials or a query")
+    return base_url.rstrip("/")
+
+
+class Client(
+    _api.UserAPI,
+    _api.ProjectAPI,
+    _api.PipelineAPI,
+    _api.WorkflowAPI,
+    _api.JobAPI,
+    _api.InsightsAPI,
+):
+    """An async client for CircleCI API v2.
+
+    ::
+
+        async with Client() as client:
+            async for pipeline in client.pipelines("gh/org/repo", branch="main"):
+                ...
+
+    ``token``: a personal API token; ``None`` reads ``CIRCLE_TOKEN``, then
+    ``CIRCLECI_TOKEN``. ``base_url`` defaults to ``CIRCLECI_BASE_URL``, then
+    ``https://circleci.com/api/v2`` (set it for CircleCI server or the emulator).
+    ``session``: an aiohttp session to borrow; the client never closes it.
+    ``limiter``: a ``RateLimiter`` to share one budget among several clients;
+    by default each client gets its own from ``limits``. The token is sent only
+    to the API origin (and, by the downloader, to ``artifact_hosts``).
+    """
+
+    def __init__(
+        self,
+        token: str | Token | None = None,
+        *,
+        base_url: str | None = None,
+        session: aiohttp.ClientSession | None = None,
+        limiter: RateLimiter | None = None,
+        limits: Limits = DEFAULT_LIMITS,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        timeout: Timeout = DEFAULT_TIMEOUT,
+        artifact_hosts: Iterable[str] = ("*.circle-artifacts.com",),
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.base_url = _resolve_base_url(base_url)
+        if isinstance(token, str):
+            token = Token(token)
+        self._token = token if token is not None else token_from_env()
+        self.limits = limits
+        self.timeout = timeout
+        self.limiter = limiter or RateLimiter(
+            limits.rate, limits.burst, adaptive=limits.adaptive, clock=clock, sleep=sleep
+        )
+        self._transport = Transport(session, timeout=timeout, limits=limits)
+        self._artifact_hosts = tuple(artifact_hosts)
+        self._requester = Requester(
+            base_url=self.base_url,
+            token=self._token,
+            transport=self._transport,
+            limiter=self.limiter,
+            max_in_flight=limits.max_in_flight,
+            retry=retry,
+            token_policy=OriginPolicy([self.base_url]),
+            clock=clock,
+            wall_clock=wall_clock,
+            sleep=sleep,
+            rng=rng,
+        )
+
+    @property
+    def has_token(self) -> bool:
+        return self._token is not None
+
+    @property
+    def stats(self) -> RequestStats:
+        """Requests sent, retries and 429s so far."""
+        return self._requester.stats
+
+    @property
+    def rate_limit(self) -> RateLimitInfo | None:
+        """The rate-limit headers of the latest response that carried any."""
+        return self._requester.rate_limit
+
+    def artifact_policy(self, extra_hosts: Iterable[str] = ()) -> OriginPolicy:
+        """Which origins the downloader may send the token to.
+
+        The API origin, plus the artifact hosts: entries with a scheme are exact
+        origins (``http://127.0.0.1:8081``), the others are https host globs.
+        """
+        hosts = [*self._artifact_hosts, *extra_hosts]
+        origins = [self.base_url, *(h for h in hosts if "://" in h)]
+        return OriginPolicy(origins, [h for h in hosts if "://" not in h])
+
+    @property
+    def token(self) -> Token | None:
+        """The token, as an opaque ``Token`` (its repr hides the value)."""
+        return self._token
+
+    async def __aenter__(self) -> Self:
+        await self._transport.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the session if the client owns it."""
+        with anyio.CancelScope(shield=True):
+            await self._transport.aclose()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        type: type[T],
+    ) -> T:
+        """Call any endpoint, with the client's limits, retries and errors.
+
+        ``path`` is relative to the base URL (``/project/gh/org/repo``); ``type``
+        is what the 2xx body decodes to (a Struct, ``dict[str, Any]``, ``list[...]``).
+        """
+        result: T = await self._requester.call(method, path, params=params, json=json, type=type)
+        return result
+
+    async def request_raw(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: bytes | None = None,
+    ) -> Response:
+        """Like ``request`` but returns the undecoded response."""
+        return await self._requester.send(
+            method, self._requester.url_for(path), params=params, body=body
+        )
+
+    @property
+    def transport(self) -> Transport:
+        return self._transport
+
+    def __repr__(self) -> str:
+        auth = "token" if self._token is not None else "no token"
+        return f"<Client {self.base_url} ({auth}) {self.limiter!r}>"

@@ -1,0 +1,208 @@
+"""The one tree of exceptions that aiocircleci raises.
+
+::
+
+    CircleCIError
+    ├── ConfigurationError           missing token, malformed base URL
+    ├── TransportError               the request never got an HTTP answer
+    │   ├── ConnectError             refused, reset, DNS, TLS
+    │   └── TimeoutError             connect or read timed out
+    ├── APIError(status, message, method, url)
+    │   ├── BadRequest               400
+    │   ├── Unauthorized             401
+    │   ├── Forbidden                403
+    │   ├── NotFound                 404
+    │   ├── Conflict                 409
+    │   ├── UnprocessableEntity      422
+    │   ├── RateLimited(retry_after) 429
+    │   └── ServerError              5xx
+    ├── DecodeError                  a 2xx body that is not what the API promised
+    └── DownloadError(url, path)
+        ├── IncompleteDownload       fewer (or more) bytes than announced
+        ├── ChecksumMismatch         the sha256 differs from the expected one
+        ├── UnsafePath               an artifact path that cannot be made safe
+        └── DiskError                the destination cannot be written (ENOSPC, EACCES)
+
+Every ``url`` carried by an exception is free of credentials: the token travels
+only in headers, and query strings that could hold a signature are dropped.
+No raw aiohttp or msgspec exception escapes the public API; the original is
+chained as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+__all__ = [
+    "APIError",
+    "BadRequest",
+    "ChecksumMismatch",
+    "CircleCIError",
+    "ConfigurationError",
+    "Conflict",
+    "ConnectError",
+    "DecodeError",
+    "DiskError",
+    "DownloadError",
+    "Forbidden",
+    "IncompleteDownload",
+    "NotFound",
+    "RateLimited",
+    "ServerError",
+    "TimeoutError",
+    "TransportError",
+    "Unauthorized",
+    "UnprocessableEntity",
+    "UnsafePath",
+    "error_for_status",
+]
+
+
+class CircleCIError(Exception):
+    """Base class of every error aiocircleci raises."""
+
+
+class ConfigurationError(CircleCIError):
+    """The client cannot be used as configured (no token, bad base URL)."""
+
+
+class TransportError(CircleCIError):
+    """The request got no HTTP answer."""
+
+    def __init__(self, message: str, *, method: str = "", url: str = "") -> None:
+        super().__init__(message)
+        self.method = method
+        self.url = url
+
+    def __str__(self) -> str:
+        where = f" ({self.method} {self.url})" if self.url else ""
+        return f"{self.args[0]}{where}"
+
+
+class ConnectError(TransportError):
+    """The connection failed or dropped before a complete answer."""
+
+
+class TimeoutError(TransportError):  # noqa: A001 - deliberately ours, subclassing CircleCIError
+    """The connection or a read timed out."""
+
+
+class APIError(CircleCIError):
+    """The API answered with an error status."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        method: str = "",
+        url: str = "",
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.method = method
+        self.url = url
+        # Only the headers a caller may want (request ids, rate limits); never
+        # request headers, which hold the token.
+        self.headers: Mapping[str, str] = dict(headers or {})
+
+    def __str__(self) -> str:
+        where = f" ({self.method} {self.url})" if self.url else ""
+        return f"HTTP {self.status}: {self.message}{where}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(status={self.status}, message={self.message!r})"
+
+
+class BadRequest(APIError):
+    """400: the request was malformed."""
+
+
+class Unauthorized(APIError):
+    """401: the token is missing, wrong or expired."""
+
+
+class Forbidden(APIError):
+    """403: the token may not do this."""
+
+
+class NotFound(APIError):
+    """404: no such resource, or the token cannot see it."""
+
+
+class Conflict(APIError):
+    """409: the resource already exists or is in the wrong state."""
+
+
+class UnprocessableEntity(APIError):
+    """422: the body was understood but refused."""
+
+
+class RateLimited(APIError):
+    """429: too many requests; ``retry_after`` is seconds to wait, if the server said."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        method: str = "",
+        url: str = "",
+        headers: Mapping[str, str] | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(status, message, method=method, url=url, headers=headers)
+        self.retry_after = retry_after
+
+
+class ServerError(APIError):
+    """5xx: the server failed."""
+
+
+class DecodeError(CircleCIError):
+    """A successful response whose body is not the JSON the API promised."""
+
+
+class DownloadError(CircleCIError):
+    """A download failed; ``url`` is token-free, ``path`` is relative to the destination."""
+
+    def __init__(self, message: str, *, url: str = "", path: str = "") -> None:
+        super().__init__(message)
+        self.url = url
+        self.path = path
+
+
+class IncompleteDownload(DownloadError):
+    """The body was shorter (or longer) than its Content-Length or Content-Range."""
+
+
+class ChecksumMismatch(DownloadError):
+    """The body's sha256 differs from the expected one."""
+
+
+class UnsafePath(DownloadError):
+    """An artifact path that cannot be mapped to a file inside the destination."""
+
+
+class DiskError(DownloadError):
+    """The destination cannot be written: disk full, permission denied, read-only."""
+
+
+_BY_STATUS: dict[int, type[APIError]] = {
+    400: BadRequest,
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    422: UnprocessableEntity,
+    429: RateLimited,
+}
+
+
+def error_for_status(status: int) -> type[APIError]:
+    """The exception class for an HTTP error status (a table, not an if-ladder)."""
+    if status >= 500:
+        return ServerError
+    return _BY_STATUS.get(status, APIError)

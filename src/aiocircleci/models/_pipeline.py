@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from ._base import Model, StatusEnum
+
+__all__ = [
+    "Actor",
+    "Commit",
+    "Pipeline",
+    "PipelineConfig",
+    "PipelineCreation",
+    "PipelineError",
+    "PipelineErrorType",
+    "PipelineState",
+    "Trigger",
+    "TriggerType",
+    "Vcs",
+]
+
+
+class PipelineState(StatusEnum):
+    CREATED = "created"
+    ERRORED = "errored"
+    SETUP_PENDING = "setup-pending"
+    SETUP = "setup"
+    PENDING = "pending"
+    UNKNOWN = "unknown"
+
+
+class PipelineErrorType(StatusEnum):
+    CONFIG = "config"
+    INVALID_TRIGGER_SETUP = "invalid-trigger-setup"
+    CONFIG_FETCH = "config-fetch"
+    TIMEOUT = "timeout"
+    PERMISSION = "permission"
+    OTHER = "other"
+    TRIGGER_RULE = "trigger-rule"
+    PLAN = "plan"
+    UNKNOWN = "unknown"
+
+
+class TriggerType(StatusEnum):
+    SCHEDULED_PIPELINE = "scheduled_pipeline"
+    EXPLICIT = "explicit"
+    API = "api"
+    WEBHOOK = "webhook"
+    UNKNOWN = "unknown"
+
+
+class PipelineError(Model, frozen=True):
+    type: PipelineErrorType
+    message: str
+
+
+class Actor(Model, frozen=True):
+    login: str
+    avatar_url: str | None = None
+
+
+class Trigger(Model, frozen=True):
+    type: TriggerType
+    received_at: datetime
+    actor: Actor
+
+
+class Commit(Model, frozen=True):
+    subject: str | None = None
+    body: str | None = None
+
+
+class Vcs(Model, frozen=True):
+    provider_name: str
+    target_repository_url: str
+    origin_repository_url: str
+    revision: str
+    branch: str | None = None
+    tag: str | None = None
+    review_id: str | None = None
+    review_url: str | None = None
+    commit: Commit | None = None
+
+
+class Pipeline(Model, frozen=True):
+    """A pipeline: ``GET /pipeline/{pipeline-id}`` and the pipeline listings."""
+
+    id: str
+    number: int
+    project_slug: str
+    state: PipelineState
+    created_at: datetime
+    trigger: Trigger
+    errors: list[PipelineError] = []
+    updated_at: datetime | None = None
+    trigger_parameters: dict[str, object] | None = None
+    vcs: Vcs | None = None
+
+
+class PipelineCreation(Model, frozen=True):
+    """What ``POST /project/{project-slug}/pipeline`` answers."""
+
+    id: str
+    state: PipelineState
+    number: int
+    created_at: datetime
+
+
+class PipelineConfig(
+    Model,
+    frozen=True,
+    rename={"setup_config": "setup-config", "compiled_setup_config": "compiled-setup-config"},
+):
+    """``GET /pipeline/{pipeline-id}/config``: the source and compiled YAML."""
+
+    source: str
+    compiled: str
+    setup_config: str | None = None
+    compiled_setup_config: str | None = None
