@@ -1,11 +1,21 @@
-"""Parser assembly and the error-to-exit-code boundary of the CLI."""
+"""Parser assembly and the error-to-exit-code boundary of the CLI.
+
+Every expected failure becomes one line on stderr and an exit code:
+0 all done, 1 some work failed, 2 usage, auth or configuration errors,
+130 interrupted. No traceback reaches the user.
+"""
 
 from __future__ import annotations
 
 import argparse
+import errno
+import logging
 import sys
 from collections.abc import Callable
 from typing import Protocol
+
+from .. import errors
+from ._common import EXIT_FAILED, EXIT_USAGE, GLOBAL_DEFAULTS, CLIError, global_options
 
 
 class _Command(Protocol):
@@ -17,31 +27,91 @@ class _Command(Protocol):
 
 
 def _commands() -> list[_Command]:
-    # Imported lazily so that `aiocircleci --help` stays fast and one broken
-    # optional command cannot stop the others from loading.
     from ..testing import _cli as fake_server
 
     return [fake_server]
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        # argparse's own usage errors: one line, exit 2, as the rest of the CLI.
+        self.exit(EXIT_USAGE, f"aiocircleci: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parents = [global_options()]
+    parser = _Parser(
         prog="aiocircleci",
         description="Asyncio client for the CircleCI API v2: mirror and download artifacts.",
+        parents=parents,
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub: argparse._SubParsersAction[argparse.ArgumentParser] = parser.add_subparsers(
+        dest="command", metavar="COMMAND", parser_class=_Parser
+    )
     sub.required = True
     for command in _commands():
-        command.register(sub, [])
+        command.register(sub, parents)
     return parser
+
+
+def _message(exc: BaseException) -> tuple[str, int]:
+    """The one line and exit code for an expected error."""
+    if isinstance(exc, CLIError):
+        return str(exc), exc.code
+    if isinstance(exc, errors.Unauthorized):
+        return "authentication failed: the CircleCI token is missing, wrong or expired", EXIT_USAGE
+    if isinstance(exc, errors.ConfigurationError):
+        return str(exc), EXIT_USAGE
+    if isinstance(exc, errors.NotFound):
+        return f"not found: {exc.message} ({exc.url})", EXIT_USAGE
+    if isinstance(exc, errors.DiskError):
+        return f"cannot write: {exc}", EXIT_USAGE
+    if isinstance(exc, errors.CircleCIError):
+        return str(exc), EXIT_FAILED
+    if isinstance(exc, ValueError):
+        return str(exc), EXIT_USAGE
+    if isinstance(exc, OSError):
+        reason = exc.strerror or type(exc).__name__
+        where = f": {exc.filename}" if exc.filename else ""
+        code = EXIT_USAGE if exc.errno in (errno.EACCES, errno.EROFS, errno.ENOSPC) else EXIT_FAILED
+        return f"{reason}{where}", code
+    # A bug of ours: still one line; -vv shows the traceback for a report.
+    logging.getLogger("aiocircleci").debug("unexpected error", exc_info=exc)
+    return f"unexpected error: {type(exc).__name__}: {exc} (run with -vv for details)", EXIT_FAILED
 
 
 def run(argv: list[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    for name, default in GLOBAL_DEFAULTS.items():
+        if not hasattr(args, name):
+            setattr(args, name, default)
+    logging.basicConfig(
+        level=logging.DEBUG
+        if args.verbose >= 2
+        else logging.INFO
+        if args.verbose
+        else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)
     except KeyboardInterrupt:
         print("aiocircleci: interrupted", file=sys.stderr)
         return 130
+    except BaseExceptionGroup as group:
+        first = group.exceptions[0]
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        if isinstance(first, KeyboardInterrupt):
+            print("aiocircleci: interrupted", file=sys.stderr)
+            return 130
+        line, code = _message(first)
+        print(f"aiocircleci: {line}", file=sys.stderr)
+        return code
+    except Exception as exc:  # noqa: BLE001 - the one boundary where errors become lines
+        line, code = _message(exc)
+        print(f"aiocircleci: {line}", file=sys.stderr)
+        return code

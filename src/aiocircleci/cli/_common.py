@@ -1,0 +1,144 @@
+"""What every subcommand shares: global options, the token, the client, the exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio
+
+from .._auth import TOKEN_ENV_VARS, Token, token_from_env
+from .._config import DEFAULT_LIMITS, Limits
+from ..client import Client
+from ..errors import ConfigurationError
+
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "CLIError",
+    "emit_json",
+    "global_options",
+    "load_token",
+    "make_client",
+    "require_token",
+    "run_async",
+]
+
+T = TypeVar("T")
+
+EXIT_OK = 0
+EXIT_FAILED = 1  # some work failed (listed)
+EXIT_USAGE = 2  # usage, auth or configuration: nothing useful could start
+
+
+class CLIError(Exception):
+    """An expected failure: printed as one line, then exit with ``code``."""
+
+    def __init__(self, message: str, code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def global_options() -> argparse.ArgumentParser:
+    """Options every subcommand accepts, before or after its name.
+
+    ``default=SUPPRESS`` lets the value given before the subcommand survive the
+    subparser's own defaults; ``_app.run`` fills in the real defaults afterwards.
+    """
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("global options")
+    s = argparse.SUPPRESS
+    group.add_argument(
+        "--base-url",
+        default=s,
+        metavar="URL",
+        help="API base URL (default: $CIRCLECI_BASE_URL or https://circleci.com/api/v2)",
+    )
+    group.add_argument(
+        "--token-file",
+        default=s,
+        metavar="FILE",
+        help=f"read the API token from FILE ('-' for stdin) instead of ${TOKEN_ENV_VARS[0]}",
+    )
+    group.add_argument("--json", action="store_true", default=s, help="machine-readable output")
+    group.add_argument("-v", "--verbose", action="count", default=s, help="more detail on stderr")
+    group.add_argument("-q", "--quiet", action="store_true", default=s, help="no progress output")
+    return parent
+
+
+GLOBAL_DEFAULTS: dict[str, Any] = {
+    "base_url": None,
+    "token_file": None,
+    "json": False,
+    "verbose": 0,
+    "quiet": False,
+}
+
+
+def load_token(args: argparse.Namespace) -> Token | None:
+    """The token from ``--token-file``, else ``CIRCLE_TOKEN`` / ``CIRCLECI_TOKEN``.
+
+    Never from an argument: argument lists are visible to every user in ``ps``.
+    """
+    path = getattr(args, "token_file", None)
+    if path:
+        try:
+            text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise CLIError(f"cannot read token file {path}: {exc.strerror}") from exc
+        text = text.strip()
+        if not text:
+            raise CLIError(f"token file {path} is empty")
+        try:
+            return Token(text.splitlines()[0])
+        except ConfigurationError as exc:
+            raise CLIError(f"token file {path}: {exc}") from exc
+    try:
+        return token_from_env()
+    except ConfigurationError as exc:
+        raise CLIError(str(exc)) from exc
+
+
+def require_token(args: argparse.Namespace) -> Token:
+    token = load_token(args)
+    if token is None:
+        raise CLIError(f"no CircleCI token: set {TOKEN_ENV_VARS[0]} or pass --token-file FILE")
+    return token
+
+
+def make_client(
+    args: argparse.Namespace,
+    *,
+    token: Token | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    artifact_hosts: tuple[str, ...] = (),
+) -> Client:
+    """A client configured from the global options (base URL, token)."""
+    base_url = getattr(args, "base_url", None) or os.environ.get("CIRCLECI_BASE_URL") or None
+    try:
+        return Client(
+            token if token is not None else require_token(args),
+            base_url=base_url,
+            limits=limits,
+            artifact_hosts=("*.circle-artifacts.com", *artifact_hosts),
+        )
+    except ConfigurationError as exc:
+        raise CLIError(str(exc)) from exc
+
+
+def run_async(func: Callable[[], Awaitable[T]]) -> T:
+    """Run a coroutine function on asyncio (aiohttp needs it) under anyio."""
+    return anyio.run(func, backend="asyncio")
+
+
+def emit_json(value: Any) -> None:
+    """One JSON document on stdout."""
+    import msgspec
+
+    sys.stdout.write(msgspec.json.encode(value).decode() + "\n")
+    sys.stdout.flush()
