@@ -1,0 +1,1046 @@
+"""Where a body hits the disk: the concurrent artifact download pipeline.
+
+::
+
+    async with Downloader("out", client=client) as dl:
+        async for artifact in client.job_artifacts(slug, number):
+            await dl.submit(DownloadRequest(artifact.url, artifact.path))
+    print(dl.report.summary())
+
+Requests flow through a bounded memory object stream to ``workers`` tasks in one
+task group, so work starts while a lister is still listing and a huge list is
+never held in memory. Budgets are separate: connections per host, downloads in
+flight, open files. File work runs on the downloader's own thread pool, sized to
+the open-file budget, so a file never waits behind an exhausted shared pool.
+
+Every body streams to ``NAME.part`` beside its target, with the sha256 computed
+as it goes; the length is checked against Content-Length / Content-Range (and
+the expected size and sha256, when given) before ``os.replace`` gives it its
+final name. A file under its final name is therefore always complete. A dropped
+connection resumes with ``Range`` + ``If-Range``; a 200 answer to a range request
+starts over; a later run resumes a ``.part`` left behind (its validator is kept
+in ``NAME.part.meta``). Redirects are followed by hand, and the token goes only
+to origins the ``OriginPolicy`` allows, never to wherever a redirect leads.
+
+Progress is reported through subscriber callbacks (``DownloadEvent`` values);
+nothing here prints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import errno
+import hashlib
+import json
+import os
+import random
+import time
+from collections.abc import AsyncIterable, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import KW_ONLY, dataclass, field
+from pathlib import Path, PurePosixPath
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Final, Self, TypeVar
+from urllib.parse import urljoin, urlsplit
+
+import aiofiles
+import anyio
+from aiofiles.threadpool.binary import AsyncBufferedIOBase, AsyncBufferedReader
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from ._auth import OriginPolicy, Token
+from ._config import DEFAULT_RETRY, DEFAULT_TIMEOUT, Limits, RetryPolicy, Timeout
+from ._http import Request, origin_of, redact_url
+from ._paths import PathClaims, resolve_inside, safe_relpath
+from ._ratelimit import parse_retry_after
+from ._retry import backoff_delay
+from ._transport import StreamResponse, Transport
+from .errors import (
+    APIError,
+    ChecksumMismatch,
+    CircleCIError,
+    DiskError,
+    DownloadError,
+    IncompleteDownload,
+    TransportError,
+    UnsafePath,
+    error_for_status,
+)
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from .client import Client
+
+__all__ = [
+    "DEFAULT_CHUNK_SIZE",
+    "DEFAULT_WORKERS",
+    "DownloadDone",
+    "DownloadEvent",
+    "DownloadFailed",
+    "DownloadProgress",
+    "DownloadQueued",
+    "DownloadReport",
+    "DownloadRequest",
+    "DownloadSkipped",
+    "DownloadStarted",
+    "Downloader",
+    "FileResult",
+    "FileStatus",
+    "download_all",
+]
+
+T = TypeVar("T")
+
+DEFAULT_WORKERS: Final = 8
+DEFAULT_CHUNK_SIZE: Final = 256 * 1024
+MAX_REDIRECTS: Final = 5
+# How often an expired pre-signed URL is fetched anew through the artifact URL.
+MAX_REFETCHES: Final = 3
+# Cleanup after a cancellation gets this long (seconds) to close files.
+CLOSE_TIMEOUT: Final = 5.0
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_FATAL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
+_PART = ".part"
+_META = ".part.meta"
+
+
+# ---------------------------------------------------------------- values
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadRequest:
+    """One file to fetch: its URL and an untrusted relative target path.
+
+    ``size`` and ``sha256`` (hex), when known, are checked before the file gets
+    its final name, and let skip-existing recognise a complete file.
+    """
+
+    url: str
+    path: str
+    _: KW_ONLY
+    size: int | None = None
+    sha256: str | None = None
+
+    def __repr__(self) -> str:
+        return f"DownloadRequest({redact_url(self.url)!r}, {self.path!r})"
+
+
+class FileStatus(enum.StrEnum):
+    DONE = "done"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FileResult:
+    """What became of one request.
+
+    ``path`` is the safe relative POSIX path written (``""`` when the request's
+    path was unsafe). ``size`` and ``sha256`` describe the file on disk (sha256 is
+    ``None`` for a skipped file whose hash was not needed). ``error`` says why a
+    failed file failed.
+    """
+
+    request: DownloadRequest
+    status: FileStatus
+    path: str = ""
+    size: int = 0
+    sha256: str | None = None
+    attempts: int = 0
+    error: CircleCIError | None = None
+
+    @property
+    def reason(self) -> str:
+        return "" if self.error is None else str(self.error)
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadQueued:
+    request: DownloadRequest
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadStarted:
+    """The first response for a file: ``total`` bytes (``None`` if unknown), of which
+    ``offset`` were already on disk (a resumed ``.part``)."""
+
+    request: DownloadRequest
+    path: str
+    total: int | None
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadProgress:
+    """``delta`` bytes more on disk; negative when a download starts over."""
+
+    request: DownloadRequest
+    path: str
+    delta: int
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadDone:
+    result: FileResult
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadSkipped:
+    result: FileResult
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadFailed:
+    result: FileResult
+
+
+DownloadEvent = (
+    DownloadQueued
+    | DownloadStarted
+    | DownloadProgress
+    | DownloadDone
+    | DownloadSkipped
+    | DownloadFailed
+)
+Subscriber = Callable[[DownloadEvent], None]
+_AsyncFile = AsyncBufferedIOBase | AsyncBufferedReader
+
+
+@dataclass(slots=True, kw_only=True)
+class DownloadReport:
+    """Files done, skipped and failed, bytes received and seconds taken.
+
+    With ``keep_results=False`` the downloader keeps only the counts of done and
+    skipped files (the failed ones are always listed), for lists too long to hold.
+    """
+
+    done: list[FileResult] = field(default_factory=list)
+    skipped: list[FileResult] = field(default_factory=list)
+    failed: list[FileResult] = field(default_factory=list)
+    files_done: int = 0
+    files_skipped: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+
+    @property
+    def files_failed(self) -> int:
+        return len(self.failed)
+
+    @property
+    def ok(self) -> bool:
+        """True when no file failed."""
+        return not self.failed
+
+    def summary(self) -> str:
+        mb = self.bytes / 1e6
+        rate = mb / self.seconds if self.seconds > 0 else 0.0
+        return (
+            f"{self.files_done} done, {self.files_skipped} skipped, {self.files_failed} failed; "
+            f"{mb:.1f} MB in {self.seconds:.2f} s ({rate:.1f} MB/s)"
+        )
+
+
+# ---------------------------------------------------------------- file work (runs in threads)
+
+
+class _Restart(Exception):
+    """The server ignored our range: start the file over from byte 0."""
+
+
+class _Expired(Exception):
+    """The pre-signed storage URL answered 403: fetch a new one via the artifact URL."""
+
+
+def _nofollow_opener(path: str, flags: int) -> int:
+    # A planted NAME.part symlink must not redirect our writes elsewhere.
+    return os.open(path, flags | getattr(os, "O_NOFOLLOW", 0), 0o666)
+
+
+@dataclass(slots=True)
+class _OnDisk:
+    target: Path
+    final_size: int | None
+    part_size: int | None
+    validator: str | None
+
+
+def _prepare(root: Path, rel: PurePosixPath) -> _OnDisk:
+    target = resolve_inside(root, rel)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        final_size: int | None = target.stat().st_size
+    except FileNotFoundError:
+        final_size = None
+    part_size = validator = None
+    try:
+        meta = json.loads(target.with_name(target.name + _META).read_bytes())
+        validator = meta.get("validator") if isinstance(meta, dict) else None
+        if isinstance(validator, str):
+            part_size = target.with_name(target.name + _PART).stat().st_size
+        else:
+            validator = None
+    except (FileNotFoundError, ValueError, UnicodeDecodeError):
+        validator = None
+    return _OnDisk(target, final_size, part_size, validator)
+
+
+def _hash_file(path: Path, limit: int) -> Any:
+    """sha256 of the first ``limit`` bytes of ``path`` (a hashlib object)."""
+    digest = hashlib.sha256()
+    remaining = limit
+    with open(path, "rb", buffering=0) as f:
+        while remaining > 0:
+            data = f.read(min(remaining, 1 << 20))
+            if not data:
+                break
+            digest.update(data)
+            remaining -= len(data)
+    return digest
+
+
+def _write_meta(target: Path, validator: str | None, total: int | None) -> None:
+    meta = target.with_name(target.name + _META)
+    if validator is None:
+        meta.unlink(missing_ok=True)
+        return
+    meta.write_text(json.dumps({"validator": validator, "total": total}), encoding="utf-8")
+
+
+def _write_chunks(raw: Any, digest: Any, chunks: list[bytes]) -> None:
+    """Hash and write ``chunks`` to an unbuffered file, in one thread hop."""
+    for chunk in chunks:
+        digest.update(chunk)  # releases the GIL for large chunks
+        view = memoryview(chunk)
+        while view:
+            view = view[raw.write(view) :]
+
+
+def _publish(target: Path) -> None:
+    os.replace(target.with_name(target.name + _PART), target)
+    target.with_name(target.name + _META).unlink(missing_ok=True)
+
+
+def _write_whole(target: Path, chunks: list[bytes]) -> None:
+    """A small body in one thread hop: write ``NAME.part``, then rename it into place."""
+    part = target.with_name(target.name + _PART)
+    with open(part, "wb", buffering=0, opener=_nofollow_opener) as f:
+        for chunk in chunks:
+            view = memoryview(chunk)
+            while view:
+                view = view[f.write(view) :]
+    _publish(target)
+
+
+def _discard(target: Path) -> None:
+    target.with_name(target.name + _PART).unlink(missing_ok=True)
+    target.with_name(target.name + _META).unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _content_range(value: str | None) -> tuple[int | None, int | None]:
+    """``(start, total)`` of ``bytes a-b/n``; ``(None, n)`` for ``bytes */n``."""
+    if not value:
+        return None, None
+    unit, _, spec = value.strip().partition(" ")
+    if unit.lower() != "bytes":
+        return None, None
+    span, _, total_text = spec.partition("/")
+    total = int(total_text) if total_text.strip().isdigit() else None
+    first, dash, _ = span.partition("-")
+    start = int(first) if dash and first.strip().isdigit() else None
+    return start, total
+
+
+def _validator(headers: Any) -> str | None:
+    etag: str | None = headers.get("ETag")
+    if etag and not etag.startswith("W/"):
+        return etag
+    modified: str | None = headers.get("Last-Modified")
+    return modified or None
+
+
+def _disk_error(exc: OSError, request: DownloadRequest, rel: str) -> DiskError:
+    reason = exc.strerror or type(exc).__name__
+    error = DiskError(f"cannot write {rel}: {reason}", url=redact_url(request.url), path=rel)
+    error.__cause__ = exc
+    return error
+
+
+# ---------------------------------------------------------------- the downloader
+
+
+class Downloader:
+    """Downloads ``DownloadRequest`` values into ``dest``, ``workers`` at a time.
+
+    ::
+
+        async with Downloader(dest, token=token, policy=policy) as dl:
+            await dl.submit(DownloadRequest(url, "path/in/dest.txt"))
+        report = dl.report
+
+    ``token`` goes only to URLs that ``policy`` allows (no policy: nowhere).
+    ``session`` is an aiohttp session to borrow (never closed here); otherwise
+    the downloader opens its own with ``max_connections_per_host`` connections
+    per host (default: ``workers``). ``in_flight`` may be a shared
+    ``CapacityLimiter`` bounding downloads across downloaders. ``max_open_files``
+    (default: ``workers``) sizes both the open-file budget and the thread pool.
+    ``overwrite`` downloads files that already exist complete. Failures of one
+    file are reported and the rest continues; a full or unwritable disk ends the
+    run with one ``DiskError``. Cancellation stops the workers promptly and leaves
+    only ``.part`` files, which a later run resumes.
+    """
+
+    def __init__(
+        self,
+        dest: str | os.PathLike[str],
+        *,
+        token: Token | None = None,
+        policy: OriginPolicy | None = None,
+        session: aiohttp.ClientSession | None = None,
+        workers: int = DEFAULT_WORKERS,
+        max_connections_per_host: int | None = None,
+        max_open_files: int | None = None,
+        in_flight: anyio.CapacityLimiter | None = None,
+        queue_size: int | None = None,
+        overwrite: bool = False,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        timeout: Timeout = DEFAULT_TIMEOUT,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        subscribers: Iterable[Subscriber] = (),
+        keep_results: bool = True,
+        sleep: Callable[[float], Any] = anyio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        if workers < 1:
+            raise ValueError("workers must be at least 1")
+        self.dest = Path(dest)
+        self._token = token
+        self._policy = policy
+        self._workers = workers
+        per_host = max_connections_per_host or workers
+        self._per_host = per_host
+        self._transport = Transport(
+            session,
+            timeout=timeout,
+            limits=Limits(max_connections_per_host=per_host),
+            user_agent="aiocircleci-download",
+        )
+        self._open_files = max_open_files or workers
+        self._file_slots = anyio.CapacityLimiter(self._open_files)
+        self._in_flight = in_flight or anyio.CapacityLimiter(workers)
+        self._hosts: dict[tuple[str, str, int], anyio.CapacityLimiter] = {}
+        self._queue_size = queue_size if queue_size is not None else 2 * workers
+        self._overwrite = overwrite
+        self._retry = retry
+        self._chunk_size = chunk_size
+        self._subscribers: list[Subscriber] = list(subscribers)
+        self._keep = keep_results
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._claims = PathClaims()
+        self.report = DownloadReport()
+        self._executor: ThreadPoolExecutor | None = None
+        self._send: MemoryObjectSendStream[tuple[DownloadRequest, PurePosixPath]] | None = None
+        self._tg: TaskGroup | None = None
+        self._fatal: DiskError | None = None
+        self._started = 0.0
+        self._dest_root: Path | None = None
+
+    @classmethod
+    def from_client(
+        cls,
+        client: Client,
+        dest: str | os.PathLike[str],
+        *,
+        artifact_hosts: Iterable[str] = (),
+        **kwargs: Any,
+    ) -> Downloader:
+        """A downloader that sends ``client``'s token to the API origin and its
+        artifact hosts (plus ``artifact_hosts``: exact origins such as
+        ``http://127.0.0.1:8081`` or https host globs)."""
+        return cls(
+            dest,
+            token=client.token,
+            policy=client.artifact_policy(artifact_hosts),
+            **kwargs,
+        )
+
+    def subscribe(self, callback: Subscriber) -> None:
+        """Call ``callback(event)`` on the event loop for every ``DownloadEvent``."""
+        self._subscribers.append(callback)
+
+    def __repr__(self) -> str:
+        return f"<Downloader dest={str(self.dest)!r} workers={self._workers}>"
+
+    # -- lifecycle
+
+    async def __aenter__(self) -> Self:
+        try:
+            self.dest.mkdir(parents=True, exist_ok=True)
+            root = self.dest.resolve()
+        except OSError as exc:
+            raise DiskError(
+                f"cannot create {self.dest}: {exc.strerror or type(exc).__name__}",
+                path=str(self.dest),
+            ) from exc
+        if not root.is_dir() or not os.access(root, os.W_OK | os.X_OK):
+            raise DiskError(f"the destination {self.dest} is not a writable directory")
+        self._dest_root = root
+        self._started = time.perf_counter()
+        self._executor = ThreadPoolExecutor(
+            max_workers=self._open_files, thread_name_prefix="aiocircleci-files"
+        )
+        send, receive = anyio.create_memory_object_stream[tuple[DownloadRequest, PurePosixPath]](
+            max_buffer_size=self._queue_size
+        )
+        self._send = send
+        await self._transport.__aenter__()
+        tg = anyio.create_task_group()
+        await tg.__aenter__()
+        self._tg = tg
+        with receive:
+            for _ in range(self._workers):
+                tg.start_soon(self._worker, receive.clone())
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._tg is not None
+        assert self._send is not None
+        self._send.close()
+        try:
+            if exc is not None:
+                self._tg.cancel_scope.cancel()
+            await self._tg.__aexit__(exc_type, exc, tb)
+        finally:
+            with anyio.move_on_after(CLOSE_TIMEOUT, shield=True):
+                await self._transport.aclose()
+            if self._executor is not None:
+                self._executor.shutdown(wait=True, cancel_futures=True)
+            self.report.seconds = time.perf_counter() - self._started
+        if self._fatal is not None:
+            raise self._fatal
+
+    async def submit(self, request: DownloadRequest) -> None:
+        """Queue one request; waits while the queue is full (backpressure).
+
+        An unsafe path is reported as failed at once. Raises the run's
+        ``DiskError`` if a full disk has stopped the workers.
+        """
+        if self._send is None:
+            raise RuntimeError("use the Downloader as an async context manager")
+        self._emit(DownloadQueued(request))
+        try:
+            rel = self._claims.claim(safe_relpath(request.path))
+        except UnsafePath as exc:
+            self._finish(FileResult(request=request, status=FileStatus.FAILED, error=exc))
+            return
+        try:
+            await self._send.send((request, rel))
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            if self._fatal is not None:
+                raise self._fatal from None
+            raise DownloadError("the downloader has stopped", url=redact_url(request.url)) from None
+
+    async def close_input(self) -> None:
+        """No more requests: the workers finish the queue, then leaving the context returns."""
+        if self._send is not None:
+            await self._send.aclose()
+
+    # -- events and results
+
+    def _emit(self, event: DownloadEvent) -> None:
+        for callback in self._subscribers:
+            callback(event)
+
+    def _finish(self, result: FileResult) -> None:
+        report = self.report
+        if result.status is FileStatus.DONE:
+            report.files_done += 1
+            if self._keep:
+                report.done.append(result)
+            self._emit(DownloadDone(result))
+        elif result.status is FileStatus.SKIPPED:
+            report.files_skipped += 1
+            if self._keep:
+                report.skipped.append(result)
+            self._emit(DownloadSkipped(result))
+        else:
+            report.failed.append(result)
+            self._emit(DownloadFailed(result))
+
+    # -- workers
+
+    async def _worker(
+        self, receive: MemoryObjectReceiveStream[tuple[DownloadRequest, PurePosixPath]]
+    ) -> None:
+        with receive:
+            async for request, rel in receive:
+                async with self._in_flight:
+                    result = await self._download(request, rel)
+                self._finish(result)
+                if self._fatal is not None:
+                    assert self._tg is not None
+                    self._tg.cancel_scope.cancel()
+                    return
+
+    async def _thread(self, func: Callable[..., T], *args: Any) -> T:
+        """Run blocking file work on our pool. Not cancellable midway: a file is
+        never closed while a write to it is still running."""
+        loop = asyncio.get_running_loop()
+        with anyio.CancelScope(shield=True):
+            result = await loop.run_in_executor(self._executor, func, *args)
+        return result
+
+    async def _download(self, request: DownloadRequest, rel: PurePosixPath) -> FileResult:
+        rel_text = str(rel)
+        job = _Job(self, request, rel_text)
+        try:
+            await self._file_slots.acquire()
+            try:
+                return await job.run(rel)
+            finally:
+                self._file_slots.release()
+        except UnsafePath as exc:
+            exc.path = rel_text
+            return job.failed(exc)
+        except DiskError as exc:
+            return job.failed(exc)
+        except OSError as exc:
+            error = _disk_error(exc, request, rel_text)
+            if exc.errno in _FATAL_ERRNOS and self._fatal is None:
+                self._fatal = error
+            return job.failed(error)
+        except (DownloadError, APIError, TransportError) as exc:
+            return job.failed(exc)
+
+    def _host_slot(self, url: str) -> anyio.CapacityLimiter:
+        origin = origin_of(url)
+        limiter = self._hosts.get(origin)
+        if limiter is None:
+            limiter = self._hosts[origin] = anyio.CapacityLimiter(self._per_host)
+        return limiter
+
+    def _headers(
+        self, url: str, *, token: bool, offset: int, validator: str | None
+    ) -> dict[str, str]:
+        headers = {"Accept-Encoding": "identity"}
+        if token and self._token is not None and self._policy is not None:
+            if self._policy.allows(url):
+                headers["Circle-Token"] = self._token.reveal()
+        if offset > 0:
+            headers["Range"] = f"bytes={offset}-"
+            if validator:
+                headers["If-Range"] = validator
+        return headers
+
+
+class _Job:
+    """The state of one file while it downloads: offset, hash, open part file."""
+
+    __slots__ = (
+        "attempts",
+        "digest",
+        "dl",
+        "file",
+        "offset",
+        "pending",
+        "rel",
+        "request",
+        "started",
+        "target",
+        "validator",
+    )
+
+    def __init__(self, dl: Downloader, request: DownloadRequest, rel: str) -> None:
+        self.dl = dl
+        self.request = request
+        self.rel = rel
+        self.target = Path()
+        self.offset = 0
+        self.digest: Any = hashlib.sha256()
+        self.validator: str | None = None
+        self.file: _AsyncFile | None = None
+        self.pending: asyncio.Future[None] | None = None
+        self.attempts = 0
+        self.started = False
+
+    def failed(self, error: CircleCIError) -> FileResult:
+        return FileResult(
+            request=self.request,
+            status=FileStatus.FAILED,
+            path=self.rel,
+            size=self.offset,
+            attempts=self.attempts,
+            error=error,
+        )
+
+    def _progress(self, delta: int) -> None:
+        if delta and self.dl._subscribers:
+            self.dl._emit(DownloadProgress(self.request, self.rel, delta))
+
+    async def run(self, rel: PurePosixPath) -> FileResult:
+        dl = self.dl
+        assert dl._dest_root is not None
+        on_disk = await dl._thread(_prepare, dl._dest_root, rel)
+        self.target = on_disk.target
+        if on_disk.final_size is not None and not dl._overwrite:
+            skipped = await self._check_existing(on_disk.final_size)
+            if skipped is not None:
+                return skipped
+        if on_disk.part_size:
+            # A .part from an earlier run, with the validator it was fetched under.
+            part = self.target.with_name(self.target.name + _PART)
+            self.digest = await dl._thread(_hash_file, part, on_disk.part_size)
+            self.offset = on_disk.part_size
+            self.validator = on_disk.validator
+        try:
+            return await self._fetch_with_retries()
+        finally:
+            if self.file is not None:
+                with anyio.move_on_after(CLOSE_TIMEOUT, shield=True):
+                    await self._close_part()
+
+    async def _check_existing(self, size: int) -> FileResult | None:
+        request = self.request
+        if request.size is not None and request.size != size:
+            return None
+        sha: str | None = None
+        if request.sha256 is not None:
+            sha = (await self.dl._thread(_hash_file, self.target, size)).hexdigest()
+            if sha != request.sha256.lower():
+                return None
+        return FileResult(
+            request=request, status=FileStatus.SKIPPED, path=self.rel, size=size, sha256=sha
+        )
+
+    async def _close_part(self) -> None:
+        file, pending = self.file, self.pending
+        self.file = self.pending = None
+        if pending is not None:
+            try:
+                await pending
+            except OSError:
+                pass
+        if file is not None:
+            with anyio.CancelScope(shield=True):
+                await file.close()
+
+    async def _restart(self) -> None:
+        """Throw away what is on disk and start the file from byte 0."""
+        await self._close_part()
+        await self.dl._thread(_discard, self.target)
+        self._progress(-self.offset)
+        self.offset = 0
+        self.digest = hashlib.sha256()
+        self.validator = None
+
+    async def _fetch_with_retries(self) -> FileResult:
+        dl, request = self.dl, self.request
+        policy = dl._retry
+        failures = 0
+        refetches = 0
+        deadline = time.monotonic() + policy.max_elapsed
+        while True:
+            self.attempts += 1
+            try:
+                return await self._fetch()
+            except _Expired:
+                refetches += 1
+                if refetches > MAX_REFETCHES:
+                    return self.failed(
+                        DownloadError(
+                            "the signed storage URL kept answering 403 (expired)",
+                            url=redact_url(request.url),
+                            path=self.rel,
+                        )
+                    )
+                continue
+            except _Restart:
+                await self._restart()
+                failures += 1
+                error: CircleCIError = IncompleteDownload(
+                    "the server ignored the range request", url=redact_url(request.url)
+                )
+                delay = 0.0
+            except ChecksumMismatch as exc:
+                resumed = self.offset > 0 and failures == 0
+                await self._restart()
+                if not resumed:
+                    return self.failed(exc)
+                failures += 1
+                error, delay = exc, 0.0
+            except (TransportError, IncompleteDownload) as exc:
+                failures += 1
+                error = exc
+                delay = backoff_delay(failures - 1, policy, dl._rng)
+            except APIError as exc:
+                if not (exc.status == 429 or exc.status in policy.retry_statuses):
+                    return self.failed(exc)
+                failures += 1
+                error = exc
+                delay = backoff_delay(failures - 1, policy, dl._rng)
+                retry_after = parse_retry_after(
+                    exc.headers.get("Retry-After"), now=time.time(), maximum=policy.max_retry_after
+                )
+                if retry_after is not None:
+                    delay = max(delay, retry_after)
+            if failures >= policy.max_attempts or time.monotonic() + delay > deadline:
+                return self.failed(error)
+            if delay > 0:
+                await dl._sleep(delay)
+
+    async def _fetch(self) -> FileResult:
+        dl, request = self.dl, self.request
+        url = request.url
+        first_origin = origin_of(url)
+        for hop in range(MAX_REDIRECTS + 1):
+            # The token never follows a redirect to another origin, trusted or not.
+            headers = dl._headers(
+                url,
+                token=origin_of(url) == first_origin,
+                offset=self.offset,
+                validator=self.validator,
+            )
+            async with (
+                dl._host_slot(url),
+                dl._transport.stream(Request("GET", url, headers=headers)) as resp,
+            ):
+                if resp.status in _REDIRECTS:
+                    location = resp.headers.get("Location")
+                    if not location:
+                        raise DownloadError(
+                            f"HTTP {resp.status} without a Location", url=redact_url(url)
+                        )
+                    url = urljoin(url, location)
+                    if urlsplit(url).scheme not in ("http", "https"):
+                        raise DownloadError(
+                            "redirected to a non-HTTP URL", url=redact_url(request.url)
+                        )
+                    continue
+                if resp.status == 403 and hop > 0:
+                    raise _Expired
+                return await self._receive(resp, url)
+        raise DownloadError(
+            f"more than {MAX_REDIRECTS} redirects", url=redact_url(request.url), path=self.rel
+        )
+
+    async def _receive(self, resp: StreamResponse, url: str) -> FileResult:
+        dl, request = self.dl, self.request
+        status = resp.status
+        offset = self.offset
+        total: int | None
+        length_text = resp.headers.get("Content-Length")
+        length = int(length_text) if length_text and length_text.isdigit() else None
+        if status == 416 and offset > 0:
+            _, total = _content_range(resp.headers.get("Content-Range"))
+            if total == offset:
+                return await self._complete(total)
+            raise _Restart
+        if status == 206:
+            start, total = _content_range(resp.headers.get("Content-Range"))
+            if start != offset:
+                if offset == 0:
+                    raise IncompleteDownload(
+                        "a partial answer to a request for the whole file",
+                        url=redact_url(url),
+                        path=self.rel,
+                    )
+                raise _Restart
+            if total is None and length is not None:
+                total = offset + length
+        elif status == 200:
+            if offset > 0:
+                # The resource changed (If-Range) or the server ignores ranges.
+                await self._restart()
+                offset = 0
+            total = length
+        else:
+            error_class = error_for_status(status) if status >= 400 else APIError
+            raise error_class(
+                status,
+                resp.reason or f"HTTP {status}",
+                method="GET",
+                url=redact_url(url),
+                headers={k: v for k, v in resp.headers.items() if k.lower() == "retry-after"},
+            )
+        if request.size is not None and total is not None and total != request.size:
+            raise IncompleteDownload(
+                f"the server announces {total} bytes, {request.size} were expected",
+                url=redact_url(request.url),
+                path=self.rel,
+            )
+        validator = _validator(resp.headers)
+        if not self.started:
+            self.started = True
+            dl._emit(DownloadStarted(request, self.rel, total, offset))
+        if validator != self.validator:
+            self.validator = validator
+            if self.file is not None:
+                await self._flush([])
+                await dl._thread(_write_meta, self.target, validator, total)
+        return await self._stream_body(resp, total)
+
+    async def _open_part(self, start: int, total: int | None) -> _AsyncFile:
+        """Open ``NAME.part`` to continue at byte ``start``, and record its validator."""
+        dl = self.dl
+        part = self.target.with_name(self.target.name + _PART)
+        afile: _AsyncFile
+        with anyio.CancelScope(shield=True):
+            if start > 0:
+                afile = await aiofiles.open(
+                    part, "r+b", opener=_nofollow_opener, executor=dl._executor
+                )
+                await afile.seek(start)
+                await afile.truncate()
+            else:
+                afile = await aiofiles.open(
+                    part, "wb", opener=_nofollow_opener, executor=dl._executor
+                )
+        await dl._thread(_write_meta, self.target, self.validator, total)
+        return afile
+
+    async def _stream_body(self, resp: StreamResponse, total: int | None) -> FileResult:
+        dl = self.dl
+        loop = asyncio.get_running_loop()
+        executor = dl._executor
+        chunk_size = dl._chunk_size
+        buffer: list[bytes] = []
+        buffered = 0
+        emit = bool(dl._subscribers)
+        try:
+            async for chunk in resp.iter_chunks(chunk_size):
+                n = len(chunk)
+                buffer.append(chunk)
+                buffered += n
+                dl.report.bytes += n
+                self.offset += n
+                if emit:
+                    dl._emit(DownloadProgress(self.request, self.rel, n))
+                if buffered >= chunk_size:
+                    if self.file is None:
+                        self.file = await self._open_part(self.offset - buffered, total)
+                    if self.pending is not None:
+                        with anyio.CancelScope(shield=True):
+                            await self.pending
+                    # The next read overlaps with this hash + write in the pool.
+                    self.pending = loop.run_in_executor(
+                        executor, _write_chunks, self.file.raw, self.digest, buffer
+                    )
+                    buffer = []
+                    buffered = 0
+        except TransportError:
+            # Keep what arrived: a retry resumes after it.
+            if buffer:
+                if self.file is None:
+                    self.file = await self._open_part(self.offset - buffered, total)
+                await self._flush(buffer)
+            raise
+        if total is not None and self.offset > total:
+            await self._restart()
+            raise IncompleteDownload(
+                f"received more than the {total} bytes announced",
+                url=redact_url(self.request.url),
+                path=self.rel,
+            )
+        if total is not None and self.offset != total:
+            if buffer or self.file is not None:
+                if self.file is None:
+                    self.file = await self._open_part(self.offset - buffered, total)
+                await self._flush(buffer)
+            raise IncompleteDownload(
+                f"received {self.offset} of {total} bytes",
+                url=redact_url(self.request.url),
+                path=self.rel,
+            )
+        if self.file is None:
+            # The whole body is in memory: hash it here, write and rename in one hop.
+            digest = self.digest
+            for chunk in buffer:
+                digest.update(chunk)
+            self._verify(self.offset)
+            await dl._thread(_write_whole, self.target, buffer)
+            return self._done()
+        await self._flush(buffer)
+        await self._close_part()
+        self._verify(self.offset)
+        await dl._thread(_publish, self.target)
+        return self._done()
+
+    async def _flush(self, buffer: list[bytes]) -> None:
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            with anyio.CancelScope(shield=True):
+                await pending
+        if buffer:
+            assert self.file is not None
+            await self.dl._thread(_write_chunks, self.file.raw, self.digest, buffer)
+
+    async def _complete(self, total: int) -> FileResult:
+        """The ``.part`` already holds every byte (the server answered 416)."""
+        await self._close_part()
+        self._verify(total)
+        await self.dl._thread(_publish, self.target)
+        return self._done()
+
+    def _verify(self, size: int) -> None:
+        request = self.request
+        if request.size is not None and size != request.size:
+            raise IncompleteDownload(
+                f"received {size} bytes, {request.size} were expected",
+                url=redact_url(request.url),
+                path=self.rel,
+            )
+        if request.sha256 is not None and self.digest.hexdigest() != request.sha256.lower():
+            raise ChecksumMismatch(
+                "the sha256 differs from the expected one",
+                url=redact_url(request.url),
+                path=self.rel,
+            )
+
+    def _done(self) -> FileResult:
+        return FileResult(
+            request=self.request,
+            status=FileStatus.DONE,
+            path=self.rel,
+            size=self.offset,
+            sha256=self.digest.hexdigest(),
+            attempts=self.attempts,
+        )
+
+
+async def download_all(
+    requests: Iterable[DownloadRequest] | AsyncIterable[DownloadRequest],
+    dest: str | os.PathLike[str],
+    *,
+    client: Client | None = None,
+    artifact_hosts: Iterable[str] = (),
+    **kwargs: Any,
+) -> DownloadReport:
+    """Download every request into ``dest`` and return the report.
+
+    ``requests`` may be an async iterable (a lister still listing). With
+    ``client``, its token goes to its API origin and artifact hosts (plus
+    ``artifact_hosts``); other keyword arguments go to ``Downloader``.
+    """
+    if client is not None:
+        downloader = Downloader.from_client(client, dest, artifact_hosts=artifact_hosts, **kwargs)
+    else:
+        downloader = Downloader(dest, **kwargs)
+    async with downloader:
+        if isinstance(requests, AsyncIterable):
+            async for request in requests:
+                await downloader.submit(request)
+        else:
+            for request in requests:
+                await downloader.submit(request)
+    return downloader.report
