@@ -28,8 +28,9 @@ class _Command(Protocol):
 
 def _commands() -> list[_Command]:
     from ..testing import _cli as fake_server
+    from . import _download
 
-    return [fake_server]
+    return [_download, fake_server]
 
 
 class _Parser(argparse.ArgumentParser):

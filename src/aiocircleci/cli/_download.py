@@ -1,0 +1,184 @@
+"""``aiocircleci download``: fetch a list of URLs, one per line.
+
+The drop-in replacement for the ``curl ... | grep -o 'https://[^"]*' | wget -i -``
+recipe of CircleCI's API guide: each file is named by its URL's path (so two
+URLs with one basename do not collide), and the token from the environment goes
+only to the API origin and the artifact hosts, never to the storage host an
+artifact URL redirects to.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import AsyncIterator
+from typing import BinaryIO
+from urllib.parse import unquote, urlsplit
+
+import anyio
+
+from .._auth import OriginPolicy
+from .._config import DEFAULT_BASE_URL
+from .._http import redact_url
+from ..download import Downloader, DownloadRequest, FileResult, FileStatus
+from ..errors import DownloadError
+from ._common import EXIT_FAILED, EXIT_OK, CLIError, emit_json, load_token, run_async
+from ._progress import ProgressDisplay, print_summary
+
+__all__ = ["register", "run"]
+
+DEFAULT_ARTIFACT_HOSTS = ("*.circle-artifacts.com",)
+ARTIFACT_HOSTS_ENV = "CIRCLECI_ARTIFACT_HOSTS"
+
+
+def register(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+    parents: list[argparse.ArgumentParser],
+) -> None:
+    parser = subparsers.add_parser(
+        "download",
+        parents=parents,
+        help="download the URLs listed in a file (one per line)",
+        description=(
+            "Download every URL listed in FILE (one per line, '-' for stdin) into DIR, "
+            "named by the URL's path. The token goes only to the API origin and artifact hosts."
+        ),
+    )
+    parser.add_argument("-i", "--input", required=True, metavar="FILE", help="URL list, or '-'")
+    parser.add_argument("--dest", required=True, metavar="DIR", help="destination directory")
+    parser.add_argument(
+        "-j", "--jobs", type=int, default=8, metavar="N", help="parallel downloads (default: 8)"
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="download files that already exist complete"
+    )
+    parser.add_argument(
+        "--artifact-host",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help=(
+            "another host that may receive the token: an exact origin (http://127.0.0.1:8081) "
+            f"or an https host glob; also ${ARTIFACT_HOSTS_ENV} (comma-separated)"
+        ),
+    )
+    parser.set_defaults(func=run)
+
+
+def _policy(args: argparse.Namespace) -> OriginPolicy:
+    base_url = getattr(args, "base_url", None) or os.environ.get("CIRCLECI_BASE_URL")
+    extra = [h.strip() for h in os.environ.get(ARTIFACT_HOSTS_ENV, "").split(",") if h.strip()]
+    hosts = [*DEFAULT_ARTIFACT_HOSTS, *extra, *args.artifact_host]
+    origins = [base_url or DEFAULT_BASE_URL, *(h for h in hosts if "://" in h)]
+    return OriginPolicy(origins, [h for h in hosts if "://" not in h])
+
+
+def request_for_url(url: str) -> DownloadRequest:
+    """The request for one listed URL: its target is the URL's (decoded) path."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("not an http(s) URL")
+    return DownloadRequest(url, unquote(parts.path))
+
+
+async def _lines(source: BinaryIO) -> AsyncIterator[str]:
+    """Lines of ``source`` as they arrive, read in a thread (stdin may be a slow pipe)."""
+    read = getattr(source, "read1", source.read)
+    pending = b""
+    while True:
+        block: bytes = await anyio.to_thread.run_sync(read, 1 << 16, abandon_on_cancel=True)
+        if not block:
+            break
+        pending += block
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            yield line.decode("utf-8", "replace")
+    if pending:
+        yield pending.decode("utf-8", "replace")
+
+
+def _open_input(path: str) -> BinaryIO:
+    if path == "-":
+        return sys.stdin.buffer
+    try:
+        return open(path, "rb")  # noqa: SIM115 - closed by run()
+    except OSError as exc:
+        raise CLIError(f"cannot read {path}: {exc.strerror or type(exc).__name__}") from exc
+
+
+def _check_dest(dest: str) -> None:
+    if os.path.exists(dest) and not os.path.isdir(dest):
+        raise CLIError(f"--dest {dest} is not a directory")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.jobs < 1:
+        raise CLIError("-j must be at least 1")
+    _check_dest(args.dest)
+    token = load_token(args)
+    policy = _policy(args)
+    source = _open_input(args.input)
+    display = ProgressDisplay(sys.stderr, quiet=args.quiet or args.json)
+    invalid: list[FileResult] = []
+
+    async def main() -> Downloader:
+        downloader = Downloader(
+            args.dest,
+            token=token,
+            policy=policy,
+            workers=args.jobs,
+            overwrite=args.overwrite,
+            subscribers=[display],
+            keep_results=bool(args.json),
+        )
+        async with downloader:
+            async for line in _lines(source):
+                url = line.strip()
+                if not url or url.startswith("#"):
+                    continue
+                try:
+                    request = request_for_url(url)
+                except ValueError as exc:
+                    invalid.append(
+                        FileResult(
+                            request=DownloadRequest(url, ""),
+                            status=FileStatus.FAILED,
+                            error=DownloadError(str(exc), url=redact_url(url)),
+                        )
+                    )
+                    continue
+                await downloader.submit(request)
+        return downloader
+
+    try:
+        with display:
+            downloader = run_async(main)
+    finally:
+        if source is not sys.stdin.buffer:
+            source.close()
+    report = downloader.report
+    report.failed.extend(invalid)
+    if args.json:
+        emit_json(
+            {
+                "done": [_result_json(r) for r in report.done],
+                "skipped": [_result_json(r) for r in report.skipped],
+                "failed": [_result_json(r) for r in report.failed],
+                "bytes": report.bytes,
+                "seconds": round(report.seconds, 3),
+            }
+        )
+    elif not args.quiet or report.failed:
+        print_summary(report, sys.stderr)
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def _result_json(result: FileResult) -> dict[str, object]:
+    return {
+        "url": redact_url(result.request.url),
+        "path": result.path,
+        "size": result.size,
+        "sha256": result.sha256,
+        "error": result.reason or None,
+    }
