@@ -45,6 +45,9 @@ MAX_PATH_BYTES = 3072
 RESERVED_SUFFIXES = (".part", ".part.meta")
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Paths made only of these, with no empty, "." or ".." component, need no rewriting.
+_NAME = r"[A-Za-z0-9_+=,@~-][A-Za-z0-9._+=,@~-]*"
+_PLAIN = re.compile(rf"{_NAME}(?:/{_NAME})*")
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
 
@@ -69,6 +72,9 @@ def safe_relpath(path: str) -> PurePosixPath:
     The result is never absolute, never empty, and has no ``.`` or ``..``
     component, so joining it to a directory stays inside that directory.
     """
+    if len(path) <= 200 and _PLAIN.fullmatch(path):
+        # The common case (letters, digits, "-", "_" and dots not starting a name).
+        return PurePosixPath(path)
     if "\0" in path:
         raise UnsafePath("the path contains a NUL character", path=_printable(path))
     text = unicodedata.normalize("NFC", path.replace("\\", "/"))
@@ -168,11 +174,35 @@ class PathClaims:
                     return False
         return True
 
+    def _plain_free(self, text: str) -> bool:
+        files = self._files
+        if text in files or text in self._dirs:
+            return False
+        if any(text + suffix in files for suffix in RESERVED_SUFFIXES):
+            return False
+        if any(text.endswith(suffix) for suffix in RESERVED_SUFFIXES):
+            return False  # the careful path checks whose temporary it could be
+        parent, _, _ = text.rpartition("/")
+        while parent:
+            if parent in files:
+                return False
+            parent, _, _ = parent.rpartition("/")
+        return True
+
     def _dir_free(self, rel: PurePosixPath) -> bool:
         return _key(rel, self._fold_case) not in self._files
 
     def claim(self, rel: PurePosixPath) -> PurePosixPath:
         """Reserve a file path for ``rel`` (renamed if taken) and return it."""
+        text = str(rel)
+        if not self._fold_case and self._plain_free(text):
+            # Fast path: nothing claimed collides (the usual case), no renaming needed.
+            self._files.add(text)
+            parent, _, _ = text.rpartition("/")
+            while parent and parent not in self._dirs:
+                self._dirs.add(parent)
+                parent, _, _ = parent.rpartition("/")
+            return rel
         parts = list(rel.parts)
         prefix = PurePosixPath()
         for i, part in enumerate(parts[:-1]):
@@ -184,14 +214,14 @@ class PathClaims:
             parts[i] = candidate.name
             prefix = candidate
         name = parts[-1]
-        candidate = prefix / name
+        chosen = prefix / name
         n = 2
-        while not self._file_free(candidate):
-            candidate = prefix / _numbered(name, n)
+        while not self._file_free(chosen):
+            chosen = prefix / _numbered(name, n)
             n += 1
-        self._files.add(_key(candidate, self._fold_case))
-        for parent in candidate.parents:
-            if str(parent) == ".":
+        self._files.add(_key(chosen, self._fold_case))
+        for up in chosen.parents:
+            if str(up) == ".":
                 break
-            self._dirs.add(_key(parent, self._fold_case))
-        return candidate
+            self._dirs.add(_key(up, self._fold_case))
+        return chosen
