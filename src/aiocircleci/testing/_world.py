@@ -748,32 +748,34 @@ class World:
             times.append(times[-1] - rng.uniform(300, 7200))
         times.reverse()
         states: dict[int, PipelineState] = {}
+        for number in range(1, count + 1):
+            states[number] = "created"
+            if config.quirks:
+                roll = rng.random()
+                if roll < 0.06:
+                    states[number] = "errored"
+                elif roll < 0.08:
+                    states[number] = "setup"
         forced: dict[int, list[WorkflowStatus]] = {}
         if config.quirks and index == 0:
             # The first project's newest pipelines show every pipeline state and
             # every workflow status, so even a small world has them all.
             plan: list[PipelineState] = ["errored", "setup", "setup-pending", "pending"]
-            for offset, planned in enumerate(plan, start=1):
-                if count - offset >= 1 and count >= 8:
+            if count >= 8:
+                for offset, planned in enumerate(plan, start=1):
                     states[count - offset] = planned
             pending = list(WORKFLOW_STATUSES)
             for number in range(count, 0, -1):
-                if number in states:
+                if number > count - 1 - len(plan) and number != count and count >= 8:
                     continue
+                states[number] = "created"
                 take = pending[: config.workflows_per_pipeline]
                 if not take:
                     break
                 forced[number] = take
                 del pending[: len(take)]
         for number in range(1, count + 1):
-            state = states.get(number, "created")
-            if number not in states:
-                if config.quirks:
-                    roll = rng.random()
-                    if roll < 0.06:
-                        state = "errored"
-                    elif roll < 0.08:
-                        state = "setup"
+            state = states[number]
             recent = count - number < 3
             pipeline = self._make_pipeline(project, number, times[number - 1], state, rng)
             self._add_pipeline(pipeline)
