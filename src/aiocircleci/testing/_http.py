@@ -111,8 +111,8 @@ def resolve_range(
         end = int(last) + 1 if last else size
     except ValueError:
         return "full"
-    if start < 0 or end <= start:
-        return "full"
+    if last and end <= start:
+        return "full"  # "bytes=9-3" is invalid, and invalid ranges are ignored
     if start >= size:
         return "unsatisfiable"
     return ByteRange(start, min(end, size))
