@@ -91,6 +91,7 @@ __all__ = [
     "FileResult",
     "FileStatus",
     "download_all",
+    "nofollow_opener",
 ]
 
 T = TypeVar("T")
@@ -211,6 +212,7 @@ DownloadEvent = (
     | DownloadFailed
 )
 Subscriber = Callable[[DownloadEvent], None]
+Opener = Callable[[str, int], int]
 _AsyncFile = AsyncBufferedIOBase | AsyncBufferedReader
 
 
@@ -259,7 +261,8 @@ class _Expired(Exception):
     """The pre-signed storage URL answered 403: fetch a new one via the artifact URL."""
 
 
-def _nofollow_opener(path: str, flags: int) -> int:
+def nofollow_opener(path: str, flags: int) -> int:
+    """Open like ``os.open``, refusing to follow a symlink at ``path``."""
     # A planted NAME.part symlink must not redirect our writes elsewhere.
     return os.open(path, flags | getattr(os, "O_NOFOLLOW", 0), 0o666)
 
@@ -340,10 +343,10 @@ def _publish(target: str) -> None:
         _unlink(target + _META)
 
 
-def _write_whole(target: str, chunks: list[bytes]) -> None:
+def _write_whole(target: str, chunks: list[bytes], opener: Opener) -> None:
     """A small body in one thread hop: write ``NAME.part``, then rename it into place."""
     part = target + _PART
-    with open(part, "wb", buffering=0, opener=_nofollow_opener) as f:
+    with open(part, "wb", buffering=0, opener=opener) as f:
         for chunk in chunks:
             view = memoryview(chunk)
             while view:
@@ -411,7 +414,9 @@ class Downloader:
     per host (default: ``workers``). ``in_flight`` may be a shared
     ``CapacityLimiter`` bounding downloads across downloaders. ``max_open_files``
     (default: ``workers``) sizes both the open-file budget and the thread pool.
-    ``overwrite`` downloads files that already exist complete. Failures of one
+    ``overwrite`` downloads files that already exist complete. ``opener`` opens
+    ``.part`` files (``os.open``'s signature; the default refuses symlinks), a
+    hook for unusual file systems and for tests that simulate a full disk. Failures of one
     file are reported and the rest continues; a full or unwritable disk ends the
     run with one ``DiskError``. Cancellation stops the workers promptly and leaves
     only ``.part`` files, which a later run resumes.
@@ -436,6 +441,7 @@ class Downloader:
         inline_limit: int = DEFAULT_INLINE_LIMIT,
         subscribers: Iterable[Subscriber] = (),
         keep_results: bool = True,
+        opener: Opener = nofollow_opener,
         sleep: Callable[[float], Any] = anyio.sleep,
         rng: random.Random | None = None,
     ) -> None:
@@ -464,6 +470,7 @@ class Downloader:
         self._hosts: dict[tuple[str, str, int], anyio.CapacityLimiter] = {}
         self._dirs: dict[PurePosixPath, Path] = {}
         self._inline_limit = inline_limit
+        self._opener = opener
         self._queue_size = queue_size if queue_size is not None else 2 * workers
         self._overwrite = overwrite
         self._retry = retry
@@ -944,15 +951,11 @@ class _Job:
         afile: _AsyncFile
         with anyio.CancelScope(shield=True):
             if start > 0:
-                afile = await aiofiles.open(
-                    part, "r+b", opener=_nofollow_opener, executor=dl._executor
-                )
+                afile = await aiofiles.open(part, "r+b", opener=dl._opener, executor=dl._executor)
                 await afile.seek(start)
                 await afile.truncate()
             else:
-                afile = await aiofiles.open(
-                    part, "wb", opener=_nofollow_opener, executor=dl._executor
-                )
+                afile = await aiofiles.open(part, "wb", opener=dl._opener, executor=dl._executor)
         await dl._thread(_write_meta, self.target, self.validator, total)
         return afile
 
@@ -964,6 +967,7 @@ class _Job:
         buffer: list[bytes] = []
         buffered = 0
         emit = bool(dl._subscribers)
+        start = self.offset
         try:
             async for chunk in resp.iter_chunks(chunk_size):
                 n = len(chunk)
@@ -985,12 +989,13 @@ class _Job:
                     )
                     buffer = []
                     buffered = 0
-        except TransportError:
-            # Keep what arrived: a retry resumes after it.
-            if buffer:
-                if self.file is None:
-                    self.file = await self._open_part(self.offset - buffered, total)
-                await self._flush(buffer)
+        except BaseException as exc:
+            # Keep what arrived: a retry (or, with a validator, a later run) resumes after it.
+            if buffer and (isinstance(exc, TransportError) or self.validator is not None):
+                with anyio.move_on_after(CLOSE_TIMEOUT, shield=True):
+                    if self.file is None:
+                        self.file = await self._open_part(self.offset - buffered, total)
+                    await self._flush(buffer)
             raise
         if total is not None and self.offset > total:
             await self._restart()
@@ -1009,17 +1014,19 @@ class _Job:
                 url=redact_url(self.request.url),
                 path=self.rel,
             )
-        if self.file is None:
-            # The whole body is in memory: hash it here, write and rename in one hop.
+        if self.file is None and start == 0:
+            # The whole body is in memory: hash it here, write and rename in one go.
             digest = self.digest
             for chunk in buffer:
                 digest.update(chunk)
             self._verify(self.offset)
             if self.offset <= dl._inline_limit:
-                _write_whole(self.target, buffer)
+                _write_whole(self.target, buffer, dl._opener)
             else:
-                await dl._thread(_write_whole, self.target, buffer)
+                await dl._thread(_write_whole, self.target, buffer, dl._opener)
             return self._done()
+        if self.file is None:
+            self.file = await self._open_part(start, total)
         await self._flush(buffer)
         await self._close_part()
         self._verify(self.offset)
