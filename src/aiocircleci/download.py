@@ -78,6 +78,8 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "DEFAULT_WORKERS",
+    "MAX_REDIRECTS",
+    "MAX_REFETCHES",
     "DownloadDone",
     "DownloadEvent",
     "DownloadFailed",
