@@ -16,6 +16,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self, TextIO
 
+from .._http import redact_url
 from ..download import (
     DownloadDone,
     DownloadEvent,
@@ -227,5 +228,6 @@ def print_summary(
         out.write("failed files:\n")
         for result in report.failed:
             where = result.path or result.request.path
-            out.write(_clean(f"  {where}  {result.request.url}: {result.reason}") + "\n")
+            url = redact_url(result.request.url)
+            out.write(_clean(f"  {where}  {url}: {result.reason}") + "\n")
     out.flush()
