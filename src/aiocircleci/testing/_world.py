@@ -292,7 +292,8 @@ class World:
 
     def project(self, slug: str) -> Project:
         """The project with this slug (``gh``/``github`` alike, case-insensitive)."""
-        return self._project_by_slug[canonical_slug(slug)]
+        found = self._project_by_slug.get(slug)
+        return found if found is not None else self._project_by_slug[canonical_slug(slug)]
 
     def pipelines(self, slug: str, *, branch: str | None = None) -> list[Pipeline]:
         """A project's pipelines, newest first, optionally only those of one branch."""

@@ -82,9 +82,22 @@ class ApiCall:
         self.now = now
         self._paginate = paginate
 
-    def page(self, items: Sequence[T], scope: str, *, from_end: bool = False) -> dict[str, Any]:
-        """``{"items": [...], "next_page_token": ...}`` for the page ``page-token`` names."""
+    def page(
+        self,
+        items: Sequence[T],
+        scope: str,
+        *,
+        from_end: bool = False,
+        render: Callable[[T], Any] | None = None,
+    ) -> dict[str, Any]:
+        """``{"items": [...], "next_page_token": ...}`` for the page ``page-token`` names.
+
+        ``render`` turns the items of that one page into JSON-able values, so a
+        long list costs only its page.
+        """
         found, token = self._paginate(items, scope, from_end)
+        if render is not None:
+            found = [render(item) for item in found]
         return {"items": found, "next_page_token": token}
 
     def uuid_param(self, name: str, what: str) -> str:

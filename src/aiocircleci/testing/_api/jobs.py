@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._entities import Job
+from .._entities import Artifact, Job, TestResult
 from ._core import ApiCall, ApiRoute, Reply, find, iso, iso_or_none
 from .projects import project_of
 
@@ -78,32 +78,33 @@ def cancel_job_by_id(call: ApiCall) -> Reply:
     return Reply({"message": "Accepted."})
 
 
+def _render_artifact(artifact: Artifact) -> dict[str, Any]:
+    return {"path": artifact.path, "node_index": artifact.node_index, "url": artifact.url}
+
+
+def _render_test(test: TestResult) -> dict[str, Any]:
+    return {
+        "message": test.message,
+        "source": test.source,
+        "run_time": test.run_time,
+        "file": test.file,
+        "result": test.result,
+        "name": test.name,
+        "classname": test.classname,
+    }
+
+
 def list_artifacts(call: ApiCall) -> Reply:
     """GET /project/{project-slug}/{job-number}/artifacts"""
     job = job_of(call)
-    items = [
-        {"path": a.path, "node_index": a.node_index, "url": a.url}
-        for a in call.world.artifacts(job)
-    ]
-    return Reply(call.page(items, f"artifacts:{job.id}"))
+    artifacts = call.world.artifacts(job)
+    return Reply(call.page(artifacts, f"artifacts:{job.id}", render=_render_artifact))
 
 
 def list_tests(call: ApiCall) -> Reply:
     """GET /project/{project-slug}/{job-number}/tests"""
     job = job_of(call)
-    items = [
-        {
-            "message": t.message,
-            "source": t.source,
-            "run_time": t.run_time,
-            "file": t.file,
-            "result": t.result,
-            "name": t.name,
-            "classname": t.classname,
-        }
-        for t in call.world.tests(job)
-    ]
-    return Reply(call.page(items, f"tests:{job.id}"))
+    return Reply(call.page(call.world.tests(job), f"tests:{job.id}", render=_render_test))
 
 
 ROUTES = (

@@ -78,8 +78,8 @@ def list_pipelines(call: ApiCall) -> Reply:
     if mine:
         login = call.world.user.login
         pipelines = [p for p in pipelines if p.actor_login == login]
-    items = [_render(call, p) for p in pipelines]
-    return Reply(call.page(items, f"pipelines:{org_slug}:{mine}", from_end=True))
+    scope = f"pipelines:{org_slug}:{mine}"
+    return Reply(call.page(pipelines, scope, from_end=True, render=lambda p: _render(call, p)))
 
 
 def list_project_pipelines(call: ApiCall) -> Reply:
@@ -87,8 +87,10 @@ def list_project_pipelines(call: ApiCall) -> Reply:
     project = project_of(call)
     branch = call.query.get("branch") or None
     pipelines = call.world.pipelines(project.slug, branch=branch)
-    items = [_render(call, p) for p in pipelines]
-    return Reply(call.page(items, f"pipelines:{project.slug}:{branch}", from_end=True))
+    scope = f"pipelines:{project.slug}:{branch}"
+    return Reply(
+        call.page(pipelines, scope, from_end=True, render=lambda p: render_pipeline(p, project))
+    )
 
 
 def list_my_pipelines(call: ApiCall) -> Reply:
@@ -96,8 +98,14 @@ def list_my_pipelines(call: ApiCall) -> Reply:
     project = project_of(call)
     login = call.world.user.login
     pipelines = [p for p in call.world.pipelines(project.slug) if p.actor_login == login]
-    items = [_render(call, p) for p in pipelines]
-    return Reply(call.page(items, f"mine:{project.slug}", from_end=True))
+    return Reply(
+        call.page(
+            pipelines,
+            f"mine:{project.slug}",
+            from_end=True,
+            render=lambda p: render_pipeline(p, project),
+        )
+    )
 
 
 def get_pipeline(call: ApiCall) -> Reply:

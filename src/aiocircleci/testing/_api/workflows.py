@@ -78,15 +78,15 @@ def get_workflow(call: ApiCall) -> Reply:
 def list_pipeline_workflows(call: ApiCall) -> Reply:
     """GET /pipeline/{pipeline-id}/workflow"""
     pipeline = pipeline_of(call)
-    items = [render_workflow(w) for w in call.world.workflows(pipeline.id)]
-    return Reply(call.page(items, f"workflows:{pipeline.id}"))
+    workflows = call.world.workflows(pipeline.id)
+    return Reply(call.page(workflows, f"workflows:{pipeline.id}", render=render_workflow))
 
 
 def list_workflow_jobs(call: ApiCall) -> Reply:
     """GET /workflow/{id}/job"""
     workflow = workflow_of(call)
-    items = [render_workflow_job(j) for j in call.world.jobs(workflow.id)]
-    return Reply(call.page(items, f"jobs:{workflow.id}"))
+    jobs = call.world.jobs(workflow.id)
+    return Reply(call.page(jobs, f"jobs:{workflow.id}", render=render_workflow_job))
 
 
 def cancel_workflow(call: ApiCall) -> Reply:
