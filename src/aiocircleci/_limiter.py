@@ -64,6 +64,10 @@ class RateLimiter:
     def burst(self) -> int:
         return self._bucket.burst
 
+    def available(self) -> float:
+        """Tokens in the bucket now; negative while waiters hold reservations."""
+        return self._bucket.tokens(self._clock())
+
     def cooldown_remaining(self) -> float:
         """Seconds left in the current cool-down (0 when none)."""
         return max(0.0, self._cooldown_until - self._clock())

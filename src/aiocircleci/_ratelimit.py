@@ -13,6 +13,10 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+# Refill arithmetic leaves crumbs such as 0.9999999999999998 tokens; a wait
+# computed from such a crumb can be too small to move a float clock at all.
+_EPSILON = 1e-9
+
 __all__ = [
     "AdaptiveRate",
     "RateLimitInfo",
@@ -66,7 +70,7 @@ class TokenBucket:
     def take(self, now: float) -> float:
         """Take a token if one is available; otherwise return the seconds until one is."""
         self._refill(now)
-        if self._tokens >= 1.0:
+        if self._tokens >= 1.0 - _EPSILON:
             self._tokens -= 1.0
             return 0.0
         return (1.0 - self._tokens) / self._rate
@@ -75,7 +79,7 @@ class TokenBucket:
         """Take a token unconditionally and return the seconds to wait before using it."""
         self._refill(now)
         self._tokens -= 1.0
-        if self._tokens >= 0.0:
+        if self._tokens >= -_EPSILON:
             return 0.0
         return -self._tokens / self._rate
 
@@ -85,10 +89,10 @@ class TokenBucket:
         self._tokens = min(self._burst, self._tokens + 1.0)
 
     def drain(self, *, until: float) -> None:
-        """Empty the bucket but for one token, and earn nothing before ``until``.
+        """Keep at most one token, and earn nothing before ``until``.
 
         After a server's 429 our idea of the burst is wrong: traffic resumes
-        with a single request at ``until`` and then the steady rate.
+        at ``until`` at the steady rate, without a burst.
         """
         self._tokens = min(self._tokens, 1.0)
         self._last = max(self._last, until)
