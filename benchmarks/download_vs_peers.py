@@ -3,7 +3,7 @@
 Run as ``python -m benchmarks.download_vs_peers [--json]``. It builds two
 corpora (by default 2,000 files of 16 KiB, and 2 files of 256 MiB), serves them
 from 127.0.0.1 (nginx with its own config in a temporary directory when
-installed, else the emulator's artifact host), and downloads each corpus with
+installed, else an aiohttp static server), and downloads each corpus with
 every tool that is installed, each into a fresh directory. Reported per tool:
 wall time, files/s, MB/s and the peak RSS of the tool's process, plus the wall
 time as a ratio to curl's. Every download is checked (file count and bytes)
@@ -142,28 +142,25 @@ def nginx_server(root: Path, tmp: Path) -> Iterator[str]:
 
 
 @contextmanager
-def emulator_server(root: Path, tmp: Path) -> Iterator[str]:
-    """The emulator's artifact host, serving the corpus files (public, no redirect)."""
+def python_server(root: Path, tmp: Path) -> Iterator[str]:
+    """An aiohttp.web static file server in a child process (when nginx is missing).
+
+    The emulator serves its own generated world rather than a directory, so the
+    fallback is aiohttp's static handler; expect every tool to be server-bound.
+    """
     port = _free_port()
     code = (
-        "import sys; from benchmarks.download_vs_peers import _serve_with_emulator;"
-        f"_serve_with_emulator({str(root)!r}, {port})"
+        "import sys; from aiohttp import web; app = web.Application(); "
+        f"app.router.add_static('/', {str(root)!r}); "
+        f"web.run_app(app, host='127.0.0.1', port={port}, print=None, access_log=None)"
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code], cwd=Path(__file__).resolve().parent.parent
-    )
+    proc = subprocess.Popen([sys.executable, "-c", code])
     try:
         _wait_for_port(port, timeout=60)
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()
         proc.wait(timeout=10)
-
-
-def _serve_with_emulator(root: str, port: int) -> None:  # pragma: no cover - subprocess
-    from aiocircleci.testing import serve_static_artifacts  # type: ignore[attr-defined]
-
-    serve_static_artifacts(Path(root), host="127.0.0.1", port=port)
 
 
 # -- the tools
@@ -335,27 +332,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-j", "--jobs", type=int, default=32, help="parallelism for every tool")
     parser.add_argument("--repeat", type=int, default=3, help="runs per tool; the median counts")
     parser.add_argument("--tools", default="aiocircleci,curl,wget,aria2c")
-    parser.add_argument("--server", choices=["auto", "nginx", "emulator"], default="auto")
+    parser.add_argument("--server", choices=["auto", "nginx", "python"], default="auto")
+    parser.add_argument(
+        "--workdir",
+        default=None,
+        help="where corpora and downloads live (default: the system temp directory)",
+    )
     args = parser.parse_args(argv)
     wanted = set(args.tools.split(","))
     tools = [t for t in TOOLS if t.name in wanted and t.available()]
     skipped = sorted(wanted - {t.name for t in tools})
     use_nginx = args.server == "nginx" or (args.server == "auto" and shutil.which("nginx"))
     results: list[Result] = []
-    with tempfile.TemporaryDirectory(prefix="aiocircleci-bench-") as name:
+    with tempfile.TemporaryDirectory(prefix="aiocircleci-bench-", dir=args.workdir) as name:
         tmp = Path(name)
         corpora = []
         if args.corpus in ("small", "both"):
             corpora.append(build_corpus(tmp, "small", args.small_count, args.small_size))
         if args.corpus in ("large", "both"):
             corpora.append(build_corpus(tmp, "large", args.large_count, args.large_size))
-        server = nginx_server if use_nginx else emulator_server
+        server = nginx_server if use_nginx else python_server
         with server(tmp / "www", tmp) as base_url:
             for corpus in corpora:
                 urls = write_url_lists(corpus, base_url, tmp)
                 results += run_corpus(corpus, urls, tmp, args.jobs, args.repeat, tools)
     meta = {
-        "server": "nginx" if use_nginx else "emulator",
+        "server": "nginx" if use_nginx else "python",
+        "workdir": args.workdir or tempfile.gettempdir(),
         "jobs": args.jobs,
         "repeat": args.repeat,
         "cpus": os.cpu_count(),
@@ -366,7 +369,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(_table(results))
         print(
-            f"server={meta['server']} jobs={args.jobs} median of {args.repeat} runs"
+            f"server={meta['server']} workdir={meta['workdir']} jobs={args.jobs} "
+            f"median of {args.repeat} runs"
             + (f"; not installed: {', '.join(skipped)}" if skipped else "")
         )
     return 0
