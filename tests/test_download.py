@@ -11,7 +11,6 @@ from pathlib import Path
 import anyio
 import pytest
 from aiohttp import web
-from conftest import ServeApp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -29,6 +28,8 @@ from aiocircleci.download import (
     nofollow_opener,
 )
 from aiocircleci.errors import ChecksumMismatch, UnsafePath
+
+from .conftest import ServeApp
 
 FAST_RETRY = RetryPolicy(max_attempts=3, backoff_base=0.001, backoff_cap=0.01)
 BODY = os.urandom(700_000)  # larger than a chunk, so it streams through a .part file
@@ -434,7 +435,7 @@ def test_no_download_ever_writes_outside_the_destination(
         return web.Response(body=b"payload")
 
     async def main() -> tuple[int, int]:
-        from conftest import _serve
+        from .conftest import _serve
 
         app = web.Application()
         app.router.add_get("/f", handler)
