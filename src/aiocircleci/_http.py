@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 __all__ = [
@@ -32,6 +33,13 @@ class Headers(Mapping[str, str]):
 
     def __getitem__(self, name: str) -> str:
         return self._items[name.lower()][1]
+
+    def get(self, name: str, default: Any = None) -> Any:  # hot path: no KeyError round trip
+        item = self._items.get(name.lower())
+        return default if item is None else item[1]
+
+    def lower_names(self) -> Iterator[str]:
+        return iter(self._items)
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name.lower() in self._items

@@ -182,6 +182,9 @@ def parse_rate_limit_headers(headers: Mapping[str, str], *, now: float) -> RateL
     ``X-RateLimit-Reset`` may be an epoch timestamp or delta-seconds; values
     larger than a day's worth of seconds are taken as timestamps relative to ``now``.
     """
+    names = headers.lower_names() if hasattr(headers, "lower_names") else map(str.lower, headers)
+    if not any(n.startswith(("ratelimit-", "x-ratelimit-")) for n in names):
+        return None
     windows: list[tuple[str, int | None, int | None]] = []
     plain = (_int(headers.get("RateLimit-Limit")), _int(headers.get("RateLimit-Remaining")))
     if plain != (None, None):

@@ -103,6 +103,14 @@ class Transport:
         self._timeout = timeout
         self._limits = limits
         self._user_agent = user_agent
+        self._timeouts = {
+            buffered: aiohttp.ClientTimeout(
+                total=timeout.total if buffered else None,
+                sock_connect=timeout.connect,
+                sock_read=timeout.read,
+            )
+            for buffered in (True, False)
+        }
 
     async def __aenter__(self) -> Self:
         self._ensure_session()
@@ -136,11 +144,7 @@ class Transport:
             await self._session.close()
 
     def _client_timeout(self, *, buffered: bool) -> aiohttp.ClientTimeout:
-        return aiohttp.ClientTimeout(
-            total=self._timeout.total if buffered else None,
-            sock_connect=self._timeout.connect,
-            sock_read=self._timeout.read,
-        )
+        return self._timeouts[buffered]
 
     def _url(self, request: Request) -> URL:
         url = URL(request.url, encoded=True)
