@@ -52,11 +52,16 @@ class RetryPolicy:
 
     Backoff is "full jitter": a uniform draw from ``[0, min(cap, base * 2**n)]``.
     5xx answers, dropped connections and timeouts are retried only for idempotent
-    methods; a 429 is retried for every method because the server refused before
-    acting. ``max_retry_after`` clamps what a server may ask us to wait.
+    methods, up to ``max_attempts`` tries in all. A 429 is retried for every
+    method because the server refused before acting; those retries have their own
+    budget, ``max_rate_limited`` (many tasks sharing one cool-down can each be
+    refused several times in a row while the server's bucket refills), and all
+    retries together stop after ``max_elapsed`` seconds. ``max_retry_after``
+    clamps what a server may ask us to wait.
     """
 
     max_attempts: int = 5
+    max_rate_limited: int = 20
     max_elapsed: float = 300.0
     backoff_base: float = 0.5
     backoff_cap: float = 30.0

@@ -161,7 +161,8 @@ class Requester:
         query = _query(params)
         request = Request(method, url, query, {}, body)
         started = self._clock()
-        attempt = 0
+        attempt = 0  # failures (5xx, transport) so far
+        limited = 0  # 429s so far
         while True:
             try:
                 response = await self._send_following_redirects(request, headers)
@@ -182,13 +183,14 @@ class Requester:
                     maximum=self._retry.max_retry_after,
                 )
                 if wait is None:
-                    wait = backoff_delay(attempt, self._retry, self._rng)
+                    wait = backoff_delay(limited, self._retry, self._rng)
                 self.stats.rate_limited += 1
+                limited += 1
                 # Every task of this client waits, not only this request's retry.
                 self.limiter.cool_down(wait)
                 log.info("429 from %s; cooling down %.2fs", redact_url(response.url), wait)
-                if self._may_retry(attempt, started, wait):
-                    attempt += 1
+                elapsed = self._clock() - started + wait
+                if limited < self._retry.max_rate_limited and elapsed <= self._retry.max_elapsed:
                     self.stats.retries += 1
                     continue
                 raise self._error(request, response, retry_after=wait)
