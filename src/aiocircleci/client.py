@@ -63,6 +63,19 @@ class Client(
     _api.WorkflowAPI,
     _api.JobAPI,
     _api.InsightsAPI,
+    _api.ContextAPI,
+    _api.ScheduleAPI,
+    _api.WebhookAPI,
+    _api.OrganizationAPI,
+    _api.GroupsAPI,
+    _api.UsageAPI,
+    _api.OTelAPI,
+    _api.PipelineDefinitionAPI,
+    _api.TriggerAPI,
+    _api.RollbackAPI,
+    _api.DeployAPI,
+    _api.OIDCAPI,
+    _api.PolicyAPI,
 ):
     """An async client for CircleCI API v2.
 

@@ -1,10 +1,43 @@
-"""The API, one module per area; ``Client`` inherits every area's methods."""
+"""The API, one module per area of the spec; ``Client`` inherits every area's methods."""
 
+from .context import ContextAPI
+from .deploy import DeployAPI
+from .groups import GroupsAPI
 from .insights import InsightsAPI
 from .job import JobAPI
+from .oidc import OIDCAPI
+from .organization import OrganizationAPI
+from .otel import OTelAPI
 from .pipeline import PipelineAPI
+from .pipeline_definition import PipelineDefinitionAPI
+from .policy import PolicyAPI
 from .project import ProjectAPI
+from .rollback import RollbackAPI
+from .schedule import ScheduleAPI
+from .trigger import TriggerAPI
+from .usage import UsageAPI
 from .user import UserAPI
+from .webhook import WebhookAPI
 from .workflow import WorkflowAPI
 
-__all__ = ["InsightsAPI", "JobAPI", "PipelineAPI", "ProjectAPI", "UserAPI", "WorkflowAPI"]
+__all__ = [
+    "ContextAPI",
+    "DeployAPI",
+    "GroupsAPI",
+    "InsightsAPI",
+    "JobAPI",
+    "OIDCAPI",
+    "OTelAPI",
+    "OrganizationAPI",
+    "PipelineAPI",
+    "PipelineDefinitionAPI",
+    "PolicyAPI",
+    "ProjectAPI",
+    "RollbackAPI",
+    "ScheduleAPI",
+    "TriggerAPI",
+    "UsageAPI",
+    "UserAPI",
+    "WebhookAPI",
+    "WorkflowAPI",
+]

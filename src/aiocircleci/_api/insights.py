@@ -15,6 +15,8 @@ ReportingWindow = Literal[
 
 
 class InsightsAPI(APIBase):
+    """Insights: workflow and job metrics, runs and flaky tests."""
+
     def workflow_metrics(
         self,
         slug: str | ProjectSlug,

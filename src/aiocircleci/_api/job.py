@@ -9,6 +9,8 @@ __all__ = ["JobAPI"]
 
 
 class JobAPI(APIBase):
+    """Job: job details, cancellation, artifacts and test results."""
+
     async def get_job(self, slug: str | ProjectSlug, job_number: int) -> JobDetails:
         """GET /project/{project-slug}/job/{job-number}
 

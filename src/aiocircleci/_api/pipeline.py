@@ -11,6 +11,8 @@ __all__ = ["PipelineAPI"]
 
 
 class PipelineAPI(APIBase):
+    """Pipeline: listing, fetching, triggering and continuing pipelines."""
+
     def pipelines(
         self, slug: str | ProjectSlug, *, branch: str | None = None, limit: int | None = None
     ) -> Paginator[Pipeline]:

@@ -8,6 +8,8 @@ __all__ = ["ProjectAPI"]
 
 
 class ProjectAPI(APIBase):
+    """Project: projects, their settings, checkout keys and environment variables."""
+
     async def get_project(self, slug: str | ProjectSlug) -> Project:
         """GET /project/{project-slug}
 

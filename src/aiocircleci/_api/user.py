@@ -7,6 +7,8 @@ __all__ = ["UserAPI"]
 
 
 class UserAPI(APIBase):
+    """User: who the token belongs to and what it can see."""
+
     async def me(self) -> User:
         """GET /me
 

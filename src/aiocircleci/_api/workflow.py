@@ -10,6 +10,8 @@ __all__ = ["WorkflowAPI"]
 
 
 class WorkflowAPI(APIBase):
+    """Workflow: workflows, their jobs, and cancel, rerun and approve."""
+
     async def get_workflow(self, workflow_id: str) -> Workflow:
         """GET /workflow/{id}
 

@@ -8,7 +8,7 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 
-__all__ = ["Model", "Page", "StatusEnum", "decoder"]
+__all__ = ["Model", "Page", "StatusEnum"]
 
 T = TypeVar("T")
 
