@@ -28,9 +28,9 @@ class _Command(Protocol):
 
 def _commands() -> list[_Command]:
     from ..testing import _cli as fake_server
-    from . import _download
+    from . import _demo, _download, _mirror
 
-    return [_download, fake_server]
+    return [_mirror, _demo, _download, fake_server]
 
 
 class _Parser(argparse.ArgumentParser):
