@@ -28,9 +28,9 @@ class _Command(Protocol):
 
 def _commands() -> list[_Command]:
     from ..testing import _cli as fake_server
-    from . import _demo, _download, _mirror
+    from . import _commands, _demo, _download, _mirror
 
-    return [_mirror, _demo, _download, fake_server]
+    return [_mirror, _demo, _download, fake_server, _commands]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -65,6 +65,9 @@ def _message(exc: BaseException) -> tuple[str, int]:
         return str(exc), EXIT_USAGE
     if isinstance(exc, errors.NotFound):
         return f"not found: {exc.message} ({exc.url})", EXIT_USAGE
+    if isinstance(exc, errors.BadRequest | errors.UnprocessableEntity):
+        # The API refused what the user asked for (a malformed id, an unknown parameter).
+        return f"refused: {exc.message} ({exc.url})", EXIT_USAGE
     if isinstance(exc, errors.DiskError):
         return f"cannot write: {exc}", EXIT_USAGE
     if isinstance(exc, errors.CircleCIError):
