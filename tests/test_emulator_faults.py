@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import time
 
@@ -336,3 +337,25 @@ async def test_a_429_may_carry_no_retry_after_and_then_nothing_is_a_violation() 
         assert fake.violations == 0
         fake.set_rate_limit(None)
         assert await _statuses(fake, 3) == [200, 200, 200]
+
+
+async def test_requests_in_flight_when_the_first_429_went_out_are_not_violations() -> None:
+    mono = Clock(0.0)
+    async with (
+        FakeCircleCI(
+            seed=1, token=TOKEN, config=CONFIG, rate_limit=1, rate_limit_burst=2, clock=mono
+        ) as fake,
+        aiohttp.ClientSession(headers=HEADERS) as session,
+    ):
+
+        async def get() -> int:
+            async with session.get(fake.base_url + "/me") as response:
+                await response.read()
+                return response.status
+
+        statuses = await asyncio.gather(*(get() for _ in range(10)))
+        assert sorted(statuses) == [200] * 2 + [429] * 8
+        assert fake.violations == 0
+        mono.now += fake.violation_grace  # too late to be in flight, too early to retry
+        assert await get() == 429
+        assert fake.violations == 1

@@ -104,6 +104,11 @@ class FakeCircleCI:
     require the token; ``url_ttl`` is how long storage URLs stay valid.
     ``clock`` (monotonic seconds) drives rate limits; ``wall_clock`` (epoch
     seconds) drives URL expiry, timestamps of new things, and the log.
+
+    ``violations`` counts requests that arrive from a token before the
+    Retry-After last announced to it has passed, except those arriving within
+    ``violation_grace`` seconds of the first 429 of a run of 429s: those were
+    already on their way when the client could first have known.
     """
 
     def __init__(
@@ -127,6 +132,7 @@ class FakeCircleCI:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         log_limit: int | None = 100_000,
+        violation_grace: float = 0.25,
     ) -> None:
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
@@ -141,6 +147,7 @@ class FakeCircleCI:
         self.latency_ms = latency_ms
         self.retry_after_style: RetryAfterStyle = retry_after_style
         self.violations = 0
+        self.violation_grace = violation_grace
         self._ports = (port, artifact_port, storage_port)
         self._clock = clock
         self._wall_clock = wall_clock
@@ -154,7 +161,8 @@ class FakeCircleCI:
         self._rate: float | None = None
         self._burst = 1
         self._buckets: dict[str, TokenBucket] = {}
-        self._announced: dict[str, float] = {}
+        # token -> (when its current run of 429s began, the latest announced deadline)
+        self._announced: dict[str, tuple[float, float]] = {}
         self.set_rate_limit(rate_limit, rate_limit_burst)
         self._runners: list[web.AppRunner] = []
         self._origins: tuple[str, str, str] | None = None
@@ -414,8 +422,10 @@ class FakeCircleCI:
     def _rate_check(self, token: str) -> tuple[bool, float]:
         """Whether this request is a violation, and how long until the bucket has a token."""
         now = self._clock()
-        until = self._announced.get(token)
-        violation = until is not None and now < until
+        began, until = self._announced.get(token, (0.0, 0.0))
+        # Requests already in flight when the first 429 went out are not the
+        # client's fault; only those sent once it could have known count.
+        violation = began + self.violation_grace <= now < until
         if violation:
             self.violations += 1
         if self._rate is None:
@@ -425,18 +435,24 @@ class FakeCircleCI:
             bucket = self._buckets[token] = TokenBucket(self._rate, self._burst, now=now)
         return violation, bucket.take(now)
 
+    def _announce(self, token: str, now: float, until: float) -> None:
+        began, previous = self._announced.get(token, (now, 0.0))
+        if now >= previous:  # the previous wait is over: a new run of 429s begins
+            began = now
+        self._announced[token] = (began, until)
+
     def _retry_after(self, token: str, wait: float) -> dict[str, str]:
         now = self._clock()
         headers = {"Content-Type": "text/plain; charset=utf-8"}
         if self.retry_after_style == "seconds":
             seconds = max(1, math.ceil(wait))
             headers["Retry-After"] = str(seconds)
-            self._announced[token] = now + seconds
+            self._announce(token, now, now + seconds)
         elif self.retry_after_style == "http-date":
             wall = self._wall_clock()
             at = math.ceil(wall + wait)  # HTTP-dates have whole seconds: round up
             headers["Retry-After"] = email.utils.formatdate(at, usegmt=True)
-            self._announced[token] = now + (at - wall)
+            self._announce(token, now, now + (at - wall))
         return headers
 
     # ------------------------------------------------------------- API host
