@@ -280,3 +280,19 @@ async def test_a_gib_artifact_costs_no_memory_and_its_tail_is_one_range_away() -
         # Blocks differ, so a download that repeats or skips one changes the hash.
         assert large.read(0, 65536)[8:] == large.read(65536, 131072)[8:]
         assert large.read(0, 65536) != large.read(65536, 131072)
+
+
+async def test_hostile_paths_reach_the_server_as_written() -> None:
+    config = WorldConfig(projects=1, pipelines_per_project=3, hostile_paths=True)
+    async with (
+        FakeCircleCI(seed=8, token=TOKEN, config=config, private=False) as fake,
+        aiohttp.ClientSession() as session,
+    ):
+        hostile = [
+            a for a in fake.world.iter_artifacts() if a.path.startswith("/") or ".." in a.path
+        ]
+        assert hostile
+        for artifact in hostile:
+            async with session.get(artifact.url) as response:
+                assert response.status == 200, artifact.path
+                assert hashlib.sha256(await response.read()).hexdigest() == artifact.sha256

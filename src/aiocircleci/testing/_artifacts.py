@@ -93,14 +93,14 @@ class StorageSigner:
 
     def check(
         self, path: str, expires: str | None, signature: str | None, now: float
-    ) -> str | None:
-        """``None`` if valid, else the S3 error code to answer 403 with."""
+    ) -> tuple[str, str] | None:
+        """``None`` if valid, else the S3 error code and message to answer 403 with."""
         if not expires or not signature or not expires.isdigit():
-            return "AccessDenied"
+            return "AccessDenied", "Query-string authentication requires X-Expires and X-Signature"
         if not hmac.compare_digest(self._signature(path, expires), signature):
-            return "SignatureDoesNotMatch"
+            return "SignatureDoesNotMatch", "The request signature we calculated does not match"
         if now > int(expires):
-            return "AccessDenied"
+            return "AccessDenied", "Request has expired"
         return None
 
 

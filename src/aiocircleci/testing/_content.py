@@ -16,7 +16,14 @@ import random
 import struct
 from collections.abc import Iterator
 
-__all__ = ["BLOCK_SIZE", "CHUNK_SIZE", "content_etag", "content_sha256", "iter_content"]
+__all__ = [
+    "BLOCK_SIZE",
+    "CHUNK_SIZE",
+    "content_etag",
+    "content_sha256",
+    "iter_content",
+    "read_content",
+]
 
 BLOCK_SIZE = 64 * 1024
 CHUNK_SIZE = 256 * 1024

@@ -632,15 +632,8 @@ class FakeCircleCI:
                     self._wall_clock(),
                 )
                 artifact = parse_storage_path(self.world, raw_path) if problem is None else None
-                if problem == "SignatureDoesNotMatch":
-                    status, body = (
-                        403,
-                        Body.of(
-                            s3_error(problem, "The request signature we calculated does not match")
-                        ),
-                    )
-                elif problem is not None:
-                    status, body = 403, Body.of(s3_error(problem, "Request has expired"))
+                if problem is not None:
+                    status, body = 403, Body.of(s3_error(*problem))
                 elif artifact is None:
                     status, body = 404, Body.of(s3_error("NoSuchKey", "The key does not exist."))
                 else:
