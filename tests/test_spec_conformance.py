@@ -221,6 +221,10 @@ def _job(fake: FakeCircleCI, predicate: Callable[[Job], bool]) -> Job:
     return next(j for j in _jobs(fake) if predicate(j))
 
 
+def _job_path(job: Job, form: str = "{slug}/job/{number}") -> str:
+    return form.format(slug=quote(job.project_slug, safe="/"), number=job.number)
+
+
 def _artifact_job(fake: FakeCircleCI) -> Job:
     return _job(fake, lambda j: bool(fake.world.artifacts(j)) and j.parallelism > 1)
 
@@ -286,13 +290,13 @@ SUCCESS: dict[str, Case] = {
     ),
     "getWorkflowById": lambda f: Call("GET", f"/workflow/{_workflow(f, 'canceled').id}", 200),
     "listWorkflowJobs": lambda f: Call("GET", f"/workflow/{_on_hold(f)[0].id}/job", 200),
-    "getJobDetails": lambda f: Call(
-        "GET", f"/project/{_slug(f)}/job/{_artifact_job(f).number}", 200
-    ),
+    "getJobDetails": lambda f: Call("GET", f"/project/{_job_path(_artifact_job(f))}", 200),
     "getJobArtifacts": lambda f: Call(
-        "GET", f"/project/{_slug(f)}/{_artifact_job(f).number}/artifacts", 200
+        "GET", f"/project/{_job_path(_artifact_job(f), '{slug}/{number}/artifacts')}", 200
     ),
-    "getTests": lambda f: Call("GET", f"/project/{_slug(f)}/{_test_job(f).number}/tests", 200),
+    "getTests": lambda f: Call(
+        "GET", f"/project/{_job_path(_test_job(f), '{slug}/{number}/tests')}", 200
+    ),
     "getProjectWorkflowMetrics": lambda f: Call(
         "GET", f"/insights/{_slug(f)}/workflows", 200, params={"all-branches": "true"}
     ),
@@ -343,8 +347,9 @@ SUCCESS: dict[str, Case] = {
     ),
     "cancelJobByJobNumber": lambda f: Call(
         "POST",
-        f"/project/{_slug(f)}/job/"
-        f"{_job(f, lambda j: j.status == 'running' and j.number is not None).number}/cancel",
+        "/project/"
+        + _job_path(_job(f, lambda j: j.status == "running" and j.number is not None))
+        + "/cancel",
         200,
     ),
     "cancelJobByJobID": lambda f: Call(
