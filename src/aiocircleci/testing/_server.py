@@ -19,7 +19,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Literal, Self
 
@@ -512,8 +512,8 @@ class FakeCircleCI:
         page_token = request.query.get("page-token") or None
 
         def paginate(
-            items: list[object], scope: str, from_end: bool
-        ) -> tuple[list[object], str | None]:
+            items: Sequence[object], scope: str, from_end: bool
+        ) -> tuple[Sequence[object], str | None]:
             token = page_token
             if token is not None:
                 decision = self._injector.draw(Phase.PAGE, RouteClass.API, operation)
@@ -528,7 +528,7 @@ class FakeCircleCI:
                 )
             except PageTokenError:
                 raise ApiError(400, "Invalid page-token.") from None
-            return list(found), following
+            return found, following
 
         call = ApiCall(
             world=self.world,
@@ -536,7 +536,7 @@ class FakeCircleCI:
             query=request.query,
             body=body,
             now=self._wall_clock(),
-            paginate=paginate,  # type: ignore[arg-type]
+            paginate=paginate,
         )
         try:
             reply: Reply = route.handler(call)
