@@ -689,7 +689,7 @@ class Mirror:
         base = self._base(work, rows)
         key = f"artifacts:{work.slug}:{work.number}"
         finished = work.job.status in FINISHED_JOB_STATUSES
-        if finished and rows:
+        if finished:
             cached = await self.manifest.listing(key)
             if cached is not None:
                 entries = self._entries(work, base, _ARTIFACTS.decode(cached), rows)
