@@ -13,23 +13,22 @@ from __future__ import annotations
 import copy
 import json
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import aiohttp
 import pytest
 from openapi_schema_validator import OAS30Validator
 from openapi_schema_validator._format import oas30_format_checker
 
-from aiocircleci.testing import FakeCircleCI, Job, Workflow, WorldConfig
+from aiocircleci.testing import FakeCircleCI, WorldConfig
 from aiocircleci.testing._api import all_routes
+
+from . import _cases_account, _cases_core, _cases_platform
+from ._conformance import TOKEN, Call, Case
 
 pytestmark = pytest.mark.anyio
 
-TOKEN = "conformance-token"
 _SPEC_ENV = "AIOCIRCLECI_OPENAPI_SPEC"
 _DEFAULT_SPEC = (
     Path(__file__).resolve().parents[1].parent / "shared/reference/circleci-api-v2.openapi.json"
@@ -181,219 +180,15 @@ def test_update_env_var_schema_admits_nothing_as_written(spec: dict[str, Any]) -
 
 # ------------------------------------------------------------------- the cases
 
-
-@dataclass(frozen=True)
-class Call:
-    method: str
-    path: str
-    status: int
-    json: Any = None
-    params: dict[str, str] | None = None
-    token: str | None = TOKEN
-
-
-Case = Callable[[FakeCircleCI], Call]
-
-
-def _slug(fake: FakeCircleCI, index: int = 0) -> str:
-    return quote(fake.world.projects[index].slug, safe="/")
-
-
-def _workflows(fake: FakeCircleCI) -> list[Workflow]:
-    world = fake.world
-    return [
-        w
-        for project in world.projects
-        for pipeline in world.pipelines(project.slug)
-        for w in world.workflows(pipeline.id)
-    ]
-
-
-def _workflow(fake: FakeCircleCI, *statuses: str) -> Workflow:
-    return next(w for w in _workflows(fake) if w.status in statuses)
-
-
-def _jobs(fake: FakeCircleCI) -> list[Job]:
-    return [j for w in _workflows(fake) for j in fake.world.jobs(w.id)]
-
-
-def _job(fake: FakeCircleCI, predicate: Callable[[Job], bool]) -> Job:
-    return next(j for j in _jobs(fake) if predicate(j))
-
-
-def _job_path(job: Job, form: str = "{slug}/job/{number}") -> str:
-    return form.format(slug=quote(job.project_slug, safe="/"), number=job.number)
-
-
-def _artifact_job(fake: FakeCircleCI) -> Job:
-    return _job(fake, lambda j: bool(fake.world.artifacts(j)) and j.parallelism > 1)
-
-
-def _test_job(fake: FakeCircleCI) -> Job:
-    return _job(fake, lambda j: j.status == "failed" and bool(fake.world.tests(j)))
-
-
-def _pipeline_id(fake: FakeCircleCI, state: str = "created") -> str:
-    project = fake.world.projects[0]
-    return next(p.id for p in fake.world.pipelines(project.slug) if p.state == state)
-
-
-def _on_hold(fake: FakeCircleCI) -> tuple[Workflow, Job]:
-    workflow = _workflow(fake, "on_hold")
-    job = next(j for j in fake.world.jobs(workflow.id) if j.status == "on_hold")
-    return workflow, job
-
-
-def _org(fake: FakeCircleCI) -> str:
-    return fake.world.organizations[0].id
-
-
-def _context_id(fake: FakeCircleCI) -> str:
-    return fake.world.contexts(_org(fake))[0].id
-
-
-def _setup_key(fake: FakeCircleCI) -> str:
-    project = fake.world.projects[0]
-    setup = next(p for p in fake.world.pipelines(project.slug) if p.continuation_key)
-    assert setup.continuation_key is not None
-    return setup.continuation_key
-
-
-def _workflow_name(fake: FakeCircleCI) -> str:
-    project = fake.world.projects[0]
-    for pipeline in fake.world.pipelines(project.slug, branch=project.default_branch):
-        for workflow in fake.world.workflows(pipeline.id):
-            if workflow.status == "success" and workflow.tag is None:
-                return workflow.name
-    raise AssertionError("no successful workflow on the default branch")
-
-
-# One success case per operation; mutating cases run after the reads.
 SUCCESS: dict[str, Case] = {
-    "getCurrentUser": lambda f: Call("GET", "/me", 200),
-    "getCollaborations": lambda f: Call("GET", "/me/collaborations", 200),
-    "getUser": lambda f: Call("GET", f"/user/{f.world.user.id}", 200),
-    "getProjectBySlug": lambda f: Call("GET", f"/project/{_slug(f, 2)}", 200),
-    "listEnvVars": lambda f: Call("GET", f"/project/{_slug(f)}/envvar", 200),
-    "getEnvVar": lambda f: Call("GET", f"/project/{_slug(f)}/envvar/NPM_TOKEN", 200),
-    "listPipelines": lambda f: Call("GET", "/pipeline", 200, params={"org-slug": "gh/acme-corp"}),
-    "listPipelinesForProject": lambda f: Call("GET", f"/project/{_slug(f)}/pipeline", 200),
-    "listMyPipelines": lambda f: Call("GET", f"/project/{_slug(f)}/pipeline/mine", 200),
-    "getPipelineById": lambda f: Call("GET", f"/pipeline/{_pipeline_id(f, 'errored')}", 200),
-    "getPipelineByNumber": lambda f: Call("GET", f"/project/{_slug(f, 1)}/pipeline/3", 200),
-    "getPipelineConfigById": lambda f: Call(
-        "GET", f"/pipeline/{_pipeline_id(f, 'setup')}/config", 200
-    ),
-    "getPipelineValuesById": lambda f: Call("GET", f"/pipeline/{_pipeline_id(f)}/values", 200),
-    "listWorkflowsByPipelineId": lambda f: Call(
-        "GET", f"/pipeline/{_pipeline_id(f)}/workflow", 200
-    ),
-    "getWorkflowById": lambda f: Call("GET", f"/workflow/{_workflow(f, 'canceled').id}", 200),
-    "listWorkflowJobs": lambda f: Call("GET", f"/workflow/{_on_hold(f)[0].id}/job", 200),
-    "getJobDetails": lambda f: Call("GET", f"/project/{_job_path(_artifact_job(f))}", 200),
-    "getJobArtifacts": lambda f: Call(
-        "GET", f"/project/{_job_path(_artifact_job(f), '{slug}/{number}/artifacts')}", 200
-    ),
-    "getTests": lambda f: Call(
-        "GET", f"/project/{_job_path(_test_job(f), '{slug}/{number}/tests')}", 200
-    ),
-    "getProjectWorkflowMetrics": lambda f: Call(
-        "GET", f"/insights/{_slug(f)}/workflows", 200, params={"all-branches": "true"}
-    ),
-    "getProjectWorkflowRuns": lambda f: Call(
-        "GET", f"/insights/{_slug(f)}/workflows/{_workflow_name(f)}", 200
-    ),
-    "getProjectWorkflowJobMetrics": lambda f: Call(
-        "GET", f"/insights/{_slug(f)}/workflows/{_workflow_name(f)}/jobs", 200
-    ),
-    "getWorkflowSummary": lambda f: Call(
-        "GET", f"/insights/{_slug(f)}/workflows/{_workflow_name(f)}/summary", 200
-    ),
-    "getProjectWorkflowTestMetrics": lambda f: Call(
-        "GET", f"/insights/{_slug(f)}/workflows/{_workflow_name(f)}/test-metrics", 200
-    ),
-    "getAllInsightsBranches": lambda f: Call("GET", f"/insights/{_slug(f)}/branches", 200),
-    "getFlakyTests": lambda f: Call("GET", f"/insights/{_slug(f)}/flaky-tests", 200),
-    "getProjectWorkflowsPageData": lambda f: Call(
-        "GET", f"/insights/pages/{_slug(f)}/summary", 200
-    ),
-    "getJobTimeseries": lambda f: Call(
-        "GET", f"/insights/time-series/{_slug(f)}/workflows/{_workflow_name(f)}/jobs", 200
-    ),
-    "getOrgSummaryData": lambda f: Call("GET", "/insights/gh/acme-corp/summary", 200),
-    "listContexts": lambda f: Call("GET", "/context", 200, params={"owner-id": _org(f)}),
-    "getContext": lambda f: Call("GET", f"/context/{_context_id(f)}", 200),
-    "listEnvironmentVariablesFromContext": lambda f: Call(
-        "GET", f"/context/{_context_id(f)}/environment-variable", 200
-    ),
-    # Changes to the world from here on.
-    "triggerPipeline": lambda f: Call(
-        "POST", f"/project/{_slug(f)}/pipeline", 201, json={"branch": "feature/x"}
-    ),
-    "continuePipeline": lambda f: Call(
-        "POST",
-        "/pipeline/continue",
-        200,
-        json={"continuation-key": _setup_key(f), "configuration": "version: 2.1"},
-    ),
-    "approvePendingApprovalJobById": lambda f: Call(
-        "POST",
-        f"/workflow/{_on_hold(f)[0].id}/approve/{_on_hold(f)[1].approval_request_id}",
-        202,
-    ),
-    "cancelWorkflow": lambda f: Call("POST", f"/workflow/{_workflow(f, 'running').id}/cancel", 202),
-    "rerunWorkflow": lambda f: Call(
-        "POST", f"/workflow/{_workflow(f, 'failed').id}/rerun", 202, json={"from_failed": True}
-    ),
-    "cancelJobByJobNumber": lambda f: Call(
-        "POST",
-        "/project/"
-        + _job_path(_job(f, lambda j: j.status == "running" and j.number is not None))
-        + "/cancel",
-        200,
-    ),
-    "cancelJobByJobID": lambda f: Call(
-        "POST", f"/jobs/{_job(f, lambda j: j.status == 'running').id}/cancel", 200
-    ),
-    "createEnvVar": lambda f: Call(
-        "POST", f"/project/{_slug(f)}/envvar", 201, json={"name": "NEW_VAR", "value": "s3cr3t!"}
-    ),
-    "deleteEnvVar": lambda f: Call("DELETE", f"/project/{_slug(f)}/envvar/NEW_VAR", 200),
-    "createContext": lambda f: Call(
-        "POST",
-        "/context",
-        200,
-        json={"name": "fresh", "owner": {"id": _org(f), "type": "organization"}},
-    ),
-    "addEnvironmentVariableToContext": lambda f: Call(
-        "PUT", f"/context/{_context_id(f)}/environment-variable/FRESH", 200, json={"value": "v"}
-    ),
-    "deleteEnvironmentVariableFromContext": lambda f: Call(
-        "DELETE", f"/context/{_context_id(f)}/environment-variable/FRESH", 200
-    ),
-    "deleteContext": lambda f: Call("DELETE", f"/context/{_context_id(f)}", 200),
+    **_cases_core.SUCCESS,
+    **_cases_account.SUCCESS,
+    **_cases_platform.SUCCESS,
 }
-
-_NO_SUCH = "00000000-0000-4000-8000-000000000000"
-
-# Error answers, validated against the status the operation declares (or its default).
 ERRORS: list[tuple[str, Case]] = [
-    ("getCurrentUser", lambda f: Call("GET", "/me", 401, token=None)),
-    ("getWorkflowById", lambda f: Call("GET", "/workflow/not-a-uuid", 400)),
-    ("getWorkflowById", lambda f: Call("GET", f"/workflow/{_NO_SUCH}", 404)),
-    ("getWorkflowById", lambda f: Call("GET", f"/workflow/{_NO_SUCH}", 401, token="wrong")),
-    ("getPipelineById", lambda f: Call("GET", f"/pipeline/{_NO_SUCH}", 404)),
-    ("getProjectBySlug", lambda f: Call("GET", "/project/gh/nobody/nothing", 404)),
-    ("cancelJobByJobID", lambda f: Call("POST", f"/jobs/{_NO_SUCH}/cancel", 404)),
-    ("cancelJobByJobID", lambda f: Call("POST", "/jobs/nope/cancel", 400)),
-    ("getContext", lambda f: Call("GET", f"/context/{_NO_SUCH}", 404)),
-    ("triggerPipeline", lambda f: Call("POST", f"/project/{_slug(f)}/pipeline", 400, json=[1])),
-    (
-        "rerunWorkflow",
-        lambda f: Call(
-            "POST", f"/workflow/{_workflow(f, 'success').id}/rerun", 400, json={"jobs": ["x"]}
-        ),
-    ),
+    *_cases_core.ERRORS,
+    *_cases_account.ERRORS,
+    *_cases_platform.ERRORS,
 ]
 
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 import hashlib
 import random
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import quote, unquote
 
 import msgspec
@@ -41,6 +41,8 @@ from ._entities import (
 )
 
 __all__ = ["DEFAULT_START_TIME", "MiB", "World", "WorldConfig", "WorldError"]
+
+T = TypeVar("T")
 
 MiB = 1024 * 1024
 DEFAULT_START_TIME = 1_748_779_200.0  # 2025-06-01T12:00:00Z: fixed, so worlds never depend on today
@@ -251,7 +253,20 @@ class World:
         self._project_env: dict[str, dict[str, ProjectEnvVar]] = {}
         self._continuations: dict[str, str] = {}
         self._users: dict[str, User] = {}
+        self._family_state: dict[object, object] = {}
         self._generate()
+
+    def state(self, factory: Callable[[World], T]) -> T:
+        """The state of one resource family, made by ``factory(self)`` on first use.
+
+        Families beyond the core (schedules, webhooks, policies...) keep their
+        stores this way, each in its own module. A factory must be deterministic
+        from ``self.seed`` so that the same seed gives the same world.
+        """
+        found = self._family_state.get(factory)
+        if found is None:
+            found = self._family_state[factory] = factory(self)
+        return found  # type: ignore[return-value]
 
     # ------------------------------------------------------------------ lookups
 

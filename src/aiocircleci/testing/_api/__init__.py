@@ -10,7 +10,27 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import contexts, insights, jobs, pipelines, projects, users, workflows
+from . import (
+    contexts,
+    deploy,
+    groups,
+    insights,
+    jobs,
+    oidc,
+    organizations,
+    otel,
+    pipeline_definitions,
+    pipelines,
+    policy,
+    projects,
+    rollback,
+    schedules,
+    triggers,
+    usage,
+    users,
+    webhooks,
+    workflows,
+)
 from ._core import ApiCall, ApiError, ApiRoute, ApiRouter, Reply
 
 __all__ = ["RESOURCES", "ApiCall", "ApiError", "ApiRoute", "ApiRouter", "Reply", "all_routes"]
@@ -23,6 +43,18 @@ RESOURCES: tuple[ModuleType, ...] = (
     jobs,
     insights,
     contexts,
+    schedules,
+    webhooks,
+    organizations,
+    groups,
+    usage,
+    otel,
+    pipeline_definitions,
+    triggers,
+    rollback,
+    deploy,
+    oidc,
+    policy,
 )
 
 

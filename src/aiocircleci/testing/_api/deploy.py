@@ -1,0 +1,9 @@
+"""Deploy environments, components and versions."""
+
+from __future__ import annotations
+
+from ._core import ApiRoute
+
+__all__ = ["ROUTES"]
+
+ROUTES: tuple[ApiRoute, ...] = ()

@@ -1,0 +1,9 @@
+"""OIDC custom claims of organizations and projects."""
+
+from __future__ import annotations
+
+from ._core import ApiRoute
+
+__all__ = ["ROUTES"]
+
+ROUTES: tuple[ApiRoute, ...] = ()

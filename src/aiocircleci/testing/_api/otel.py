@@ -1,0 +1,9 @@
+"""OpenTelemetry exporters."""
+
+from __future__ import annotations
+
+from ._core import ApiRoute
+
+__all__ = ["ROUTES"]
+
+ROUTES: tuple[ApiRoute, ...] = ()

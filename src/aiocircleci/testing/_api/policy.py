@@ -1,0 +1,9 @@
+"""Policy bundles and decision logs."""
+
+from __future__ import annotations
+
+from ._core import ApiRoute
+
+__all__ = ["ROUTES"]
+
+ROUTES: tuple[ApiRoute, ...] = ()
