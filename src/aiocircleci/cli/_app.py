@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import importlib
 import logging
 import sys
 from collections.abc import Callable
@@ -26,11 +27,30 @@ class _Command(Protocol):
     ) -> None: ...
 
 
-def _commands() -> list[_Command]:
-    from ..testing import _cli as fake_server
-    from . import _commands, _demo, _download, _mirror
+# Which module registers which subcommands. Only the module of the command
+# being run is imported: start-up time is part of every `download` and `mirror`.
+_MODULES: dict[str, tuple[str, ...]] = {
+    "aiocircleci.cli._mirror": ("mirror",),
+    "aiocircleci.cli._demo": ("demo",),
+    "aiocircleci.cli._download": ("download",),
+    "aiocircleci.testing._cli": ("fake-server",),
+    "aiocircleci.cli._commands": (
+        "pipelines",
+        "workflows",
+        "jobs",
+        "artifacts",
+        "trigger",
+        "insights",
+        "me",
+    ),
+}
 
-    return [_mirror, _demo, _download, fake_server, _commands]
+
+def _commands(argv: list[str] | None = None) -> list[_Command]:
+    """The command modules to register: the one ``argv`` names, or all of them."""
+    wanted = set(argv or ())
+    chosen = [m for m, names in _MODULES.items() if wanted & set(names)]
+    return [importlib.import_module(m) for m in (chosen or _MODULES)]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -39,7 +59,8 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"aiocircleci: {message} (see --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``argv``, only the subcommand it names is registered."""
     parents = [global_options()]
     parser = _Parser(
         prog="aiocircleci",
@@ -50,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="command", metavar="COMMAND", parser_class=_Parser
     )
     sub.required = True
-    for command in _commands():
+    for command in _commands(argv):
         command.register(sub, parents)
     return parser
 
@@ -85,7 +106,7 @@ def _message(exc: BaseException) -> tuple[str, int]:
 
 
 def run(argv: list[str]) -> int:
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     for name, default in GLOBAL_DEFAULTS.items():
         if not hasattr(args, name):
