@@ -30,7 +30,6 @@ from ._common import (
     run_async,
 )
 from ._download import ARTIFACT_HOSTS_ENV
-from ._mirror import _artifact_hosts, _clean
 from ._progress import ProgressDisplay, print_summary
 
 __all__ = ["parse_param", "register"]
@@ -126,6 +125,11 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
     out.flush()
 
 
+def _clean(text: str) -> str:
+    # Names come from servers; never let them move the cursor.
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
+
+
 def _text(value: object) -> str:
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S")
@@ -193,6 +197,8 @@ def _jobs(args: argparse.Namespace) -> int:
 
 
 def _artifacts(args: argparse.Namespace) -> int:
+    from ._mirror import _artifact_hosts, check_dest
+
     if args.parallel < 1:
         raise CLIError("-j must be at least 1")
     hosts = _artifact_hosts(args)
@@ -207,8 +213,6 @@ def _artifacts(args: argparse.Namespace) -> int:
         else:
             _table(("NODE", "PATH", "URL"), [(a.node_index, a.path, a.url) for a in artifacts])
         return EXIT_OK
-
-    from ._mirror import check_dest
 
     check_dest(args.download, create=True)
     display = ProgressDisplay(sys.stderr, quiet=args.quiet or args.json)
