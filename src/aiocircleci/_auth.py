@@ -74,6 +74,15 @@ class OriginPolicy:
         self._origins = frozenset(origin_of(u) for u in urls)
         self._globs = tuple(g.lower() for g in host_globs)
 
+    @classmethod
+    def for_hosts(cls, api_url: str, hosts: Iterable[str]) -> OriginPolicy:
+        """The API origin plus artifact ``hosts``: an entry with a scheme is an
+        exact origin (``http://127.0.0.1:8081``), any other an https host glob."""
+        hosts = list(hosts)
+        return cls(
+            [api_url, *(h for h in hosts if "://" in h)], [h for h in hosts if "://" not in h]
+        )
+
     def allows(self, url: str) -> bool:
         origin = origin_of(url)
         if origin in self._origins:

@@ -155,9 +155,7 @@ class Client(
         The API origin, plus the artifact hosts: entries with a scheme are exact
         origins (``http://127.0.0.1:8081``), the others are https host globs.
         """
-        hosts = [*self._artifact_hosts, *extra_hosts]
-        origins = [self.base_url, *(h for h in hosts if "://" in h)]
-        return OriginPolicy(origins, [h for h in hosts if "://" not in h])
+        return OriginPolicy.for_hosts(self.base_url, [*self._artifact_hosts, *extra_hosts])
 
     @property
     def token(self) -> Token | None:

@@ -70,8 +70,7 @@ def _policy(args: argparse.Namespace) -> OriginPolicy:
     base_url = getattr(args, "base_url", None) or os.environ.get("CIRCLECI_BASE_URL")
     extra = [h.strip() for h in os.environ.get(ARTIFACT_HOSTS_ENV, "").split(",") if h.strip()]
     hosts = [*DEFAULT_ARTIFACT_HOSTS, *extra, *args.artifact_host]
-    origins = [base_url or DEFAULT_BASE_URL, *(h for h in hosts if "://" in h)]
-    return OriginPolicy(origins, [h for h in hosts if "://" not in h])
+    return OriginPolicy.for_hosts(base_url or DEFAULT_BASE_URL, hosts)
 
 
 def request_for_url(url: str) -> DownloadRequest:
