@@ -2,4 +2,18 @@
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from ._base import Model
+
+__all__ = ["Group"]
+
+
+class Group(Model, frozen=True):
+    """A group of users in an organization (members are not included).
+
+    The spec's ``group`` schema has only ``id`` and ``name``, while its examples
+    also show the ``description`` given at creation; it is kept when sent.
+    """
+
+    id: str
+    name: str
+    description: str | None = None

@@ -2,4 +2,35 @@
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from datetime import datetime
+
+from ._base import Model, StatusEnum
+
+__all__ = ["Webhook", "WebhookEvent", "WebhookScope"]
+
+
+class WebhookEvent(StatusEnum):
+    WORKFLOW_COMPLETED = "workflow-completed"
+    JOB_COMPLETED = "job-completed"
+    UNKNOWN = "unknown"
+
+
+class WebhookScope(Model, frozen=True):
+    """What a webhook listens to: for now always a project (``type`` ``"project"``, its id)."""
+
+    id: str
+    type: str
+
+
+class Webhook(Model, frozen=True, rename="kebab"):
+    """An outbound webhook. ``signing_secret`` comes back masked, never in clear."""
+
+    id: str
+    name: str
+    url: str
+    scope: WebhookScope
+    events: list[WebhookEvent]
+    verify_tls: bool
+    signing_secret: str
+    created_at: datetime
+    updated_at: datetime
