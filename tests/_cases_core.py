@@ -3,6 +3,8 @@ jobs, insights and contexts."""
 
 from __future__ import annotations
 
+from aiocircleci.testing import FakeCircleCI
+
 from ._conformance import (
     NO_SUCH,
     Call,
@@ -23,6 +25,23 @@ from ._conformance import (
 
 __all__ = ["ERRORS", "SUCCESS"]
 
+EXPRESSION = 'pipeline.git.branch == "main"'
+
+
+def fingerprint(fake: FakeCircleCI, newest: bool = False) -> str:
+    keys = fake.world.checkout_keys(fake.world.projects[0].slug)
+    return keys[-1 if newest else 0].md5
+
+
+def new_project_slug(fake: FakeCircleCI) -> str:
+    return next(p.slug for p in fake.world.projects if p.name == "brand-new")
+
+
+def expression_id(fake: FakeCircleCI) -> str:
+    restrictions = fake.world.context_restrictions(context_id(fake))
+    return next(r.id for r in restrictions if r.value == EXPRESSION)
+
+
 # One success case per operation; mutating cases run after the reads.
 SUCCESS: dict[str, Case] = {
     "getCurrentUser": lambda f: Call("GET", "/me", 200),
@@ -31,6 +50,13 @@ SUCCESS: dict[str, Case] = {
     "getProjectBySlug": lambda f: Call("GET", f"/project/{slug(f, 2)}", 200),
     "listEnvVars": lambda f: Call("GET", f"/project/{slug(f)}/envvar", 200),
     "getEnvVar": lambda f: Call("GET", f"/project/{slug(f)}/envvar/NPM_TOKEN", 200),
+    "listCheckoutKeys": lambda f: Call(
+        "GET", f"/project/{slug(f)}/checkout-key", 200, params={"digest": "sha256"}
+    ),
+    "getCheckoutKey": lambda f: Call(
+        "GET", f"/project/{slug(f)}/checkout-key/{fingerprint(f)}", 200
+    ),
+    "getProjectSettings": lambda f: Call("GET", f"/project/{slug(f, 1)}/settings", 200),
     "listPipelines": lambda f: Call("GET", "/pipeline", 200, params={"org-slug": "gh/acme-corp"}),
     "listPipelinesForProject": lambda f: Call("GET", f"/project/{slug(f)}/pipeline", 200),
     "listMyPipelines": lambda f: Call("GET", f"/project/{slug(f)}/pipeline/mine", 200),
@@ -77,9 +103,21 @@ SUCCESS: dict[str, Case] = {
     "listEnvironmentVariablesFromContext": lambda f: Call(
         "GET", f"/context/{context_id(f)}/environment-variable", 200
     ),
+    "getContextRestrictions": lambda f: Call("GET", f"/context/{context_id(f)}/restrictions", 200),
     # Changes to the world from here on.
     "triggerPipeline": lambda f: Call(
         "POST", f"/project/{slug(f)}/pipeline", 201, json={"branch": "feature/x"}
+    ),
+    "triggerPipelineRun": lambda f: Call(
+        "POST",
+        f"/project/{slug(f)}/pipeline/run",
+        201,
+        json={
+            "definition_id": NO_SUCH,
+            "config": {"branch": "main"},
+            "checkout": {"tag": "v1.2.3"},
+            "parameters": {"deploy": True, "retries": 3},
+        },
     ),
     "continuePipeline": lambda f: Call(
         "POST",
@@ -110,6 +148,22 @@ SUCCESS: dict[str, Case] = {
         "POST", f"/project/{slug(f)}/envvar", 201, json={"name": "NEW_VAR", "value": "s3cr3t!"}
     ),
     "deleteEnvVar": lambda f: Call("DELETE", f"/project/{slug(f)}/envvar/NEW_VAR", 200),
+    "createCheckoutKey": lambda f: Call(
+        "POST", f"/project/{slug(f)}/checkout-key", 201, json={"type": "user-key"}
+    ),
+    "deleteCheckoutKey": lambda f: Call(
+        "DELETE", f"/project/{slug(f)}/checkout-key/{fingerprint(f, newest=True)}", 200
+    ),
+    "patchProjectSettings": lambda f: Call(
+        "PATCH",
+        f"/project/{slug(f, 1)}/settings",
+        200,
+        json={"advanced": {"oss": True, "pr_only_branch_overrides": ["main", "release/*"]}},
+    ),
+    "createProject": lambda f: Call(
+        "POST", f"/organization/{org(f)}/project", 200, json={"name": "brand-new"}
+    ),
+    "deleteProjectBySlug": lambda f: Call("DELETE", f"/project/{new_project_slug(f)}", 200),
     "createContext": lambda f: Call(
         "POST",
         "/context",
@@ -121,6 +175,15 @@ SUCCESS: dict[str, Case] = {
     ),
     "deleteEnvironmentVariableFromContext": lambda f: Call(
         "DELETE", f"/context/{context_id(f)}/environment-variable/FRESH", 200
+    ),
+    "createContextRestriction": lambda f: Call(
+        "POST",
+        f"/context/{context_id(f)}/restrictions",
+        201,
+        json={"restriction_type": "expression", "restriction_value": EXPRESSION},
+    ),
+    "deleteContextRestriction": lambda f: Call(
+        "DELETE", f"/context/{context_id(f)}/restrictions/{expression_id(f)}", 200
     ),
     "deleteContext": lambda f: Call("DELETE", f"/context/{context_id(f)}", 200),
 }
@@ -136,6 +199,48 @@ ERRORS: list[tuple[str, Case]] = [
     ("cancelJobByJobID", lambda f: Call("POST", f"/jobs/{NO_SUCH}/cancel", 404)),
     ("cancelJobByJobID", lambda f: Call("POST", "/jobs/nope/cancel", 400)),
     ("getContext", lambda f: Call("GET", f"/context/{NO_SUCH}", 404)),
+    ("getContextRestrictions", lambda f: Call("GET", "/context/nope/restrictions", 400)),
+    (
+        "createContextRestriction",
+        lambda f: Call(
+            "POST",
+            f"/context/{context_id(f)}/restrictions",
+            400,
+            json={"restriction_type": "project", "restriction_value": "not-a-uuid"},
+        ),
+    ),
+    (
+        "deleteContextRestriction",
+        lambda f: Call("DELETE", f"/context/{context_id(f)}/restrictions/nope", 400),
+    ),
+    (
+        "deleteContextRestriction",
+        lambda f: Call("DELETE", f"/context/{context_id(f)}/restrictions/{NO_SUCH}", 404),
+    ),
+    ("getCheckoutKey", lambda f: Call("GET", f"/project/{slug(f)}/checkout-key/aa:bb", 404)),
+    (
+        "createCheckoutKey",
+        lambda f: Call(
+            "POST", f"/project/{slug(f, 2)}/checkout-key", 400, json={"type": "deploy-key"}
+        ),
+    ),
+    ("getProjectSettings", lambda f: Call("GET", "/project/gh/nobody/nothing/settings", 404)),
+    (
+        "patchProjectSettings",
+        lambda f: Call("PATCH", f"/project/{slug(f)}/settings", 400, json={"advanced": {"x": 1}}),
+    ),
+    ("createProject", lambda f: Call("POST", f"/organization/{NO_SUCH}/project", 404, json={})),
+    ("deleteProjectBySlug", lambda f: Call("DELETE", "/project/gh/nobody/nothing", 404)),
+    (
+        "triggerPipelineRun",
+        lambda f: Call(
+            "POST",
+            f"/project/{slug(f)}/pipeline/run",
+            400,
+            json={"checkout": {"branch": "main", "tag": "v1"}},
+        ),
+    ),
+    ("triggerPipelineRun", lambda f: Call("POST", "/project/gh/nobody/nothing/pipeline/run", 404)),
     ("triggerPipeline", lambda f: Call("POST", f"/project/{slug(f)}/pipeline", 400, json=[1])),
     (
         "rerunWorkflow",

@@ -17,14 +17,17 @@ from ._content import content_etag, content_sha256, iter_content, read_content
 
 __all__ = [
     "Artifact",
+    "CheckoutKey",
     "Context",
     "ContextEnvVar",
+    "ContextRestriction",
     "Job",
     "Organization",
     "Pipeline",
     "PipelineError",
     "Project",
     "ProjectEnvVar",
+    "ProjectSettings",
     "TestResult",
     "User",
     "Workflow",
@@ -242,3 +245,45 @@ class ProjectEnvVar(msgspec.Struct, frozen=True, kw_only=True):
     def masked_value(self) -> str:
         """How the API shows the value: ``xxxx`` and its last four characters."""
         return "xxxx" + self.value[-4:]
+
+
+class CheckoutKey(msgspec.Struct, frozen=True, kw_only=True):
+    """An SSH key CircleCI checks a project out with; ``md5`` and ``sha256`` are its fingerprints.
+
+    ``preferred`` marks the one key checkouts use: the newest user key, else the
+    newest deploy key.
+    """
+
+    project_slug: str
+    type: Literal["deploy-key", "github-user-key"]
+    public_key: str
+    md5: str
+    sha256: str
+    created_at: float
+    preferred: bool = False
+
+
+class ProjectSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """A project's advanced settings, as ``GET .../settings`` shows them under ``advanced``."""
+
+    autocancel_builds: bool = False
+    build_fork_prs: bool = False
+    build_prs_only: bool = False
+    disable_ssh: bool = False
+    forks_receive_secret_env_vars: bool = False
+    oss: bool = False
+    set_github_status: bool = True
+    setup_workflows: bool = False
+    write_settings_requires_admin: bool = False
+    pr_only_branch_overrides: tuple[str, ...] = ()
+
+
+class ContextRestriction(msgspec.Struct, frozen=True, kw_only=True):
+    """Who may use a context: a project (by id), an expression, or a group (by id)."""
+
+    id: str
+    context_id: str
+    type: Literal["project", "expression", "group"]
+    value: str
+    name: str | None = None
+    project_id: str | None = None

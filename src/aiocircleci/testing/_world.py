@@ -12,8 +12,10 @@ world is what the API answers.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import random
+import re
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,8 +26,10 @@ import msgspec
 
 from ._entities import (
     Artifact,
+    CheckoutKey,
     Context,
     ContextEnvVar,
+    ContextRestriction,
     Job,
     JobStatus,
     Organization,
@@ -34,6 +38,7 @@ from ._entities import (
     PipelineState,
     Project,
     ProjectEnvVar,
+    ProjectSettings,
     TestResult,
     User,
     Workflow,
@@ -251,6 +256,12 @@ class World:
         self._contexts: dict[str, Context] = {}
         self._context_env: dict[str, dict[str, ContextEnvVar]] = {}
         self._project_env: dict[str, dict[str, ProjectEnvVar]] = {}
+        self._checkout_keys: dict[str, dict[str, CheckoutKey]] = {}
+        self._settings: dict[str, ProjectSettings] = {}
+        self._restrictions: dict[str, dict[str, ContextRestriction]] = {}
+        self._serial = 0  # things created through the API, so each gets fresh ids
+        self._projects: tuple[Project, ...] = ()
+        self._project_by_slug: dict[str, Project] = {}
         self._continuations: dict[str, str] = {}
         self._users: dict[str, User] = {}
         self._family_state: dict[object, object] = {}
@@ -410,6 +421,30 @@ class World:
 
     def env_var(self, slug: str, name: str) -> ProjectEnvVar:
         return self._project_env[self.project(slug).slug][name]
+
+    def project_by_id(self, project_id: str) -> Project:
+        for project in self._projects:
+            if project.id == project_id:
+                return project
+        raise KeyError(project_id)
+
+    def checkout_keys(self, slug: str) -> list[CheckoutKey]:
+        """A project's checkout keys, oldest first."""
+        return list(self._checkout_keys[self.project(slug).slug].values())
+
+    def checkout_key(self, slug: str, fingerprint: str) -> CheckoutKey:
+        """The key with this fingerprint, in either its MD5 or its SHA256 form."""
+        for key in self._checkout_keys[self.project(slug).slug].values():
+            if fingerprint in (key.md5, key.sha256):
+                return key
+        raise KeyError(fingerprint)
+
+    def project_settings(self, slug: str) -> ProjectSettings:
+        return self._settings[self.project(slug).slug]
+
+    def context_restrictions(self, context_id: str) -> list[ContextRestriction]:
+        """A context's restrictions, oldest first; ``KeyError`` for an unknown context."""
+        return list(self._restrictions[context_id].values())
 
     def continuation_key(self, pipeline_id: str) -> str | None:
         """The key a setup pipeline's continuation needs (real jobs get it from the env)."""
@@ -598,11 +633,13 @@ class World:
         context = Context(id=_uuid(rng), name=name, created_at=now, owner_id=owner.id)
         self._contexts[context.id] = context
         self._context_env[context.id] = {}
+        self._restrictions[context.id] = {}
         return context
 
     def delete_context(self, context_id: str) -> None:
         del self._contexts[context_id]
         del self._context_env[context_id]
+        del self._restrictions[context_id]
 
     def put_context_env_var(
         self, context_id: str, variable: str, value: str, *, now: float
@@ -632,6 +669,178 @@ class World:
 
     def delete_env_var(self, slug: str, name: str) -> None:
         del self._project_env[self.project(slug).slug][name]
+
+    def create_project(self, org_slug_or_id: str, name: str, *, now: float) -> Project:
+        """``POST /organization/{org}/project``: an empty project (``KeyError``: no such org)."""
+        org = self.organization(org_slug_or_id)
+        if org.vcs_type == "circleci":
+            valid = name.strip() == name and name.isprintable() and "/" not in name
+        else:
+            valid = _REPO_NAME.fullmatch(name) is not None
+        if not valid or not 0 < len(name) <= 100 or name in (".", ".."):
+            raise WorldError(400, f"Invalid project name: {name!r}.")
+        if any(
+            p.organization.id == org.id and p.name.lower() == name.lower() for p in self._projects
+        ):
+            raise WorldError(409, "A project with this name already exists.")
+        rng = random.Random(f"world:{self.seed}:new-project:{org.id}:{name}:{self._next_serial()}")
+        project_id = _uuid(rng)
+        if org.vcs_type == "circleci":
+            slug, provider = f"circleci/{org.id}/{project_id}", "CircleCI"
+            vcs_url = f"//circleci.com/{org.id}/{project_id}"
+        elif org.vcs_type == "github":
+            slug, provider = f"gh/{org.name}/{name}", "GitHub"
+            vcs_url = f"https://github.com/{org.name}/{name}"
+        else:
+            slug, provider = f"bb/{org.name}/{name}", "Bitbucket"
+            vcs_url = f"https://bitbucket.org/{org.name}/{name}"
+        project = Project(
+            id=project_id,
+            slug=slug,
+            name=name,
+            organization=org,
+            vcs_url=vcs_url,
+            provider=provider,
+            default_branch="main",
+            private=self.private,
+        )
+        self._projects = (*self._projects, project)
+        self._project_by_slug[canonical_slug(slug)] = project
+        self._pipelines_by_project[slug] = []
+        self._next_job_number[slug] = 1
+        self._project_env[slug] = {}
+        self._checkout_keys[slug] = {}
+        self._settings[slug] = ProjectSettings(
+            oss=not self.private, set_github_status=provider == "GitHub"
+        )
+        self._org_pipelines.clear()
+        return project
+
+    def delete_project(self, slug: str) -> None:
+        """``DELETE /project/{slug}``: the project and everything under it are gone."""
+        project = self.project(slug)
+        key = project.slug
+        for pid in self._pipelines_by_project.pop(key):
+            self._pipelines.pop(pid)
+            for wid in self._workflows_by_pipeline.pop(pid):
+                self._workflows.pop(wid)
+                for jid in self._jobs_by_workflow.pop(wid):
+                    self._jobs.pop(jid)
+                    for cache in (self._artifacts, self._artifact_index, self._tests, self._large):
+                        cache.pop(jid, None)
+        self._continuations = {
+            k: pid for k, pid in self._continuations.items() if pid in self._pipelines
+        }
+        self._job_numbers = {k: jid for k, jid in self._job_numbers.items() if k[0] != key}
+        self._next_job_number.pop(key, None)
+        self._project_env.pop(key, None)
+        self._checkout_keys.pop(key, None)
+        self._settings.pop(key, None)
+        for restrictions in self._restrictions.values():
+            for rid in [r.id for r in restrictions.values() if r.project_id == project.id]:
+                del restrictions[rid]
+        self._projects = tuple(p for p in self._projects if p.id != project.id)
+        del self._project_by_slug[canonical_slug(key)]
+        self._org_pipelines.clear()
+
+    def create_checkout_key(
+        self, slug: str, key_type: Literal["deploy-key", "user-key"], *, now: float
+    ) -> CheckoutKey:
+        """A new key; a user key becomes the preferred one, a deploy key only if no user key."""
+        project = self.project(slug)
+        vcs = project.organization.vcs_type
+        if vcs == "circleci":
+            raise WorldError(
+                400, "Checkout keys are not available to projects that use GitLab or GitHub App."
+            )
+        if key_type == "user-key" and vcs != "github":
+            raise WorldError(400, "User keys can only be created for GitHub projects.")
+        rng = random.Random(f"world:{self.seed}:checkout:{project.slug}:{self._next_serial()}")
+        kind: Literal["deploy-key", "github-user-key"] = (
+            "github-user-key" if key_type == "user-key" else "deploy-key"
+        )
+        key = _checkout_key(rng, project.slug, kind, now)
+        self._checkout_keys[project.slug][key.md5] = key
+        self._prefer(project.slug)
+        return self._checkout_keys[project.slug][key.md5]
+
+    def delete_checkout_key(self, slug: str, fingerprint: str) -> None:
+        key = self.checkout_key(slug, fingerprint)
+        del self._checkout_keys[key.project_slug][key.md5]
+        self._prefer(key.project_slug)
+
+    def update_project_settings(self, slug: str, changes: Mapping[str, Any]) -> ProjectSettings:
+        """Change the named advanced settings; the others stay as they are."""
+        project = self.project(slug)
+        known = set(ProjectSettings.__struct_fields__)
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise WorldError(400, f"Unknown settings: {', '.join(unknown)}.")
+        values = dict(changes)
+        if "pr_only_branch_overrides" in values:
+            values["pr_only_branch_overrides"] = tuple(values["pr_only_branch_overrides"])
+        settings = msgspec.structs.replace(self._settings[project.slug], **values)
+        self._settings[project.slug] = settings
+        return settings
+
+    def create_context_restriction(
+        self,
+        context_id: str,
+        restriction_type: Literal["project", "expression", "group"],
+        value: str,
+    ) -> ContextRestriction:
+        """Restrict a context to a project of its owner, an expression, or a group."""
+        context = self._contexts[context_id]
+        name = project_id = None
+        if restriction_type in ("project", "group"):
+            try:
+                value = str(uuid.UUID(value))
+            except ValueError:
+                raise WorldError(
+                    400, f"restriction_value must be a {restriction_type} ID."
+                ) from None
+        if restriction_type == "project":
+            try:
+                project = self.project_by_id(value)
+            except KeyError:
+                raise WorldError(404, "Project not found.") from None
+            if project.organization.id != context.owner_id:
+                raise WorldError(400, "The project does not belong to the context's owner.")
+            name, project_id = project.name, project.id
+        elif restriction_type == "expression" and not value.strip():
+            raise WorldError(400, "restriction_value must not be empty.")
+        existing = self._restrictions[context_id]
+        if any(r.type == restriction_type and r.value == value for r in existing.values()):
+            raise WorldError(409, "This restriction already exists.")
+        rng = random.Random(f"world:{self.seed}:restriction:{context_id}:{self._next_serial()}")
+        restriction = ContextRestriction(
+            id=_uuid(rng),
+            context_id=context_id,
+            type=restriction_type,
+            value=value,
+            name=name,
+            project_id=project_id,
+        )
+        existing[restriction.id] = restriction
+        return restriction
+
+    def delete_context_restriction(self, context_id: str, restriction_id: str) -> None:
+        del self._restrictions[context_id][restriction_id]
+
+    def _next_serial(self) -> int:
+        self._serial += 1
+        return self._serial
+
+    def _prefer(self, slug: str) -> None:
+        keys = self._checkout_keys[slug]
+        ranked = sorted(
+            enumerate(keys.values()),
+            key=lambda item: (item[1].type == "github-user-key", item[1].created_at, item[0]),
+        )
+        best = ranked[-1][1].md5 if ranked else None
+        for fingerprint, key in keys.items():
+            if key.preferred != (fingerprint == best):
+                keys[fingerprint] = msgspec.structs.replace(key, preferred=fingerprint == best)
 
     # --------------------------------------------------------------- generation
 
@@ -738,6 +947,9 @@ class World:
                         updated_at=created + crng.uniform(0, 86400),
                     )
                 self._context_env[context.id] = env
+                self._restrictions[context.id] = {}
+                if index == 0:
+                    self._seed_restriction(context)
         for project in projects:
             erng = random.Random(f"world:{self.seed}:env:{project.slug}")
             envs: dict[str, ProjectEnvVar] = {}
@@ -751,6 +963,55 @@ class World:
                     created_at=config.start_time - erng.uniform(1, 200) * 86400,
                 )
             self._project_env[project.slug] = envs
+            self._seed_checkout_keys(project)
+            self._seed_settings(project)
+
+    def _seed_restriction(self, context: Context) -> None:
+        """The first context of an organization is restricted to the org's first project."""
+        project = next((p for p in self._projects if p.organization.id == context.owner_id), None)
+        if project is None:
+            return
+        rng = random.Random(f"world:{self.seed}:restriction:{context.id}")
+        restriction = ContextRestriction(
+            id=_uuid(rng),
+            context_id=context.id,
+            type="project",
+            value=project.id,
+            name=project.name,
+            project_id=project.id,
+        )
+        self._restrictions[context.id][restriction.id] = restriction
+
+    def _seed_checkout_keys(self, project: Project) -> None:
+        """A deploy key for every VCS project, and now and then a user key beside it."""
+        self._checkout_keys[project.slug] = {}
+        vcs = project.organization.vcs_type
+        if vcs == "circleci":
+            return
+        rng = random.Random(f"world:{self.seed}:checkout:{project.slug}")
+        created = self.config.start_time - rng.uniform(200, 400) * 86400
+        kinds: list[Literal["deploy-key", "github-user-key"]] = ["deploy-key"]
+        if vcs == "github" and rng.random() < 0.5:
+            kinds.append("github-user-key")
+        for kind in kinds:
+            key = _checkout_key(rng, project.slug, kind, created)
+            self._checkout_keys[project.slug][key.md5] = key
+            created += rng.uniform(1, 100) * 86400
+        self._prefer(project.slug)
+
+    def _seed_settings(self, project: Project) -> None:
+        rng = random.Random(f"world:{self.seed}:settings:{project.slug}")
+        pipelines = self._pipelines_by_project[project.slug]
+        self._settings[project.slug] = ProjectSettings(
+            autocancel_builds=rng.random() < 0.5,
+            build_fork_prs=rng.random() < 0.3,
+            build_prs_only=rng.random() < 0.2,
+            oss=not project.private,
+            set_github_status=project.provider != "Bitbucket",
+            setup_workflows=any(self._pipelines[pid].state == "setup" for pid in pipelines),
+            write_settings_requires_admin=rng.random() < 0.5,
+            pr_only_branch_overrides=(project.default_branch,),
+        )
 
     def _generate_project(self, index: int, project: Project) -> None:
         config = self.config
@@ -1161,6 +1422,37 @@ class World:
                 )
             )
         return tuple(results)
+
+
+_REPO_NAME = re.compile(r"[A-Za-z0-9._-]+")
+
+
+def _ssh_string(data: bytes) -> bytes:
+    return len(data).to_bytes(4, "big") + data
+
+
+def _checkout_key(
+    rng: random.Random,
+    slug: str,
+    kind: Literal["deploy-key", "github-user-key"],
+    created: float,
+) -> CheckoutKey:
+    """An ed25519 public key and its two fingerprints, as ``ssh-keygen -l`` prints them."""
+    while True:
+        blob = _ssh_string(b"ssh-ed25519") + _ssh_string(rng.getrandbits(256).to_bytes(32, "big"))
+        sha256 = base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+        # The emulator's router reads %2F as "/", so a fingerprint must not hold one.
+        if "/" not in sha256:
+            break
+    md5 = hashlib.md5(blob, usedforsecurity=False).hexdigest()
+    return CheckoutKey(
+        project_slug=slug,
+        type=kind,
+        public_key="ssh-ed25519 " + base64.b64encode(blob).decode(),
+        md5=":".join(md5[i : i + 2] for i in range(0, len(md5), 2)),
+        sha256="SHA256:" + sha256,
+        created_at=created,
+    )
 
 
 def quote_artifact_path(path: str) -> str:

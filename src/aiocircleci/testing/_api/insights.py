@@ -11,6 +11,7 @@ import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from .._entities import Job, Pipeline, Project, Workflow
@@ -415,15 +416,21 @@ def project_summary(call: ApiCall) -> Reply:
     start, _, days = _window(call, runs)
     runs = _in_window(runs, start)
     project_metrics = _summary_metrics(runs, days)
+    wanted_workflows = set(call.query.getall("workflow-names", []))
+    wanted_branches = set(call.query.getall("branches", []))
     workflow_data = []
     branch_data = []
     for name in _names(runs):
+        if wanted_workflows and name not in wanted_workflows:
+            continue
         of_name = [r for r in runs if r.workflow.name == name]
         metrics = _small_metrics(of_name)
         workflow_data.append(
             {"workflow_name": name, "metrics": metrics, "trends": _zero_trends(metrics)}
         )
         for branch in sorted({r.branch for r in of_name}):
+            if wanted_branches and branch not in wanted_branches:
+                continue
             metrics = _small_metrics([r for r in of_name if r.branch == branch])
             branch_data.append(
                 {
@@ -450,12 +457,22 @@ def job_timeseries(call: ApiCall) -> Reply:
     """GET /insights/time-series/{project-slug}/workflows/{workflow-name}/jobs"""
     project = project_of(call)
     runs = _runs(call, project, workflow_name=call.params["workflow-name"])
+    start, end = _date(call, "start-date"), _date(call, "end-date")
+    if end is not None and start is None:
+        raise ApiError(400, "start-date must be given with end-date.")
+    if start is not None and end is not None and not 0 <= end - start <= 90 * _DAY:
+        raise ApiError(400, "end-date must be after start-date and at most 90 days later.")
     bucket = 3600.0 if call.query.get("granularity") == "hourly" else _DAY
     groups: dict[tuple[str, float], list[Job]] = defaultdict(list)
     for run in runs:
         for job in run.jobs:
-            if job.type == "build" and job.started_at is not None and job.stopped_at is not None:
-                groups[(job.name, job.started_at // bucket * bucket)].append(job)
+            if job.type != "build" or job.started_at is None or job.stopped_at is None:
+                continue
+            if start is not None and job.started_at < start:
+                continue
+            if end is not None and job.started_at >= end:
+                continue
+            groups[(job.name, job.started_at // bucket * bucket)].append(job)
     items = []
     for (name, stamp), jobs in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         durations = [j.stopped_at - j.started_at for j in jobs if j.stopped_at and j.started_at]
@@ -481,6 +498,19 @@ def job_timeseries(call: ApiCall) -> Reply:
             }
         )
     return Reply(call.page(items, f"timeseries:{project.slug}:{call.filters()}"))
+
+
+def _date(call: ApiCall, name: str) -> float | None:
+    value = call.query.get(name)
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ApiError(400, f"{name} must be an ISO 8601 date-time.") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
 
 
 def org_summary(call: ApiCall) -> Reply:

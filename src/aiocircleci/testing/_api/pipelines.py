@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import msgspec
@@ -9,7 +10,7 @@ import msgspec
 from .._entities import Pipeline, Project
 from .._world import WorldError
 from ._core import ApiCall, ApiError, ApiRoute, Reply, find, iso
-from .projects import project_of
+from .projects import project_by_parts, project_of
 
 __all__ = ["ROUTES", "pipeline_of", "render_pipeline"]
 
@@ -236,6 +237,61 @@ def continue_pipeline(call: ApiCall) -> Reply:
     return Reply({"message": "Accepted."})
 
 
+class _Ref(msgspec.Struct, forbid_unknown_fields=True):
+    branch: str | None = None
+    tag: str | None = None
+
+
+class _Run(msgspec.Struct, forbid_unknown_fields=True):
+    definition_id: uuid.UUID | None = None
+    config: _Ref | None = None
+    checkout: _Ref | None = None
+    parameters: dict[str, Any] | None = None
+
+
+def _check_run(body: _Run) -> None:
+    for name, ref in (("config", body.config), ("checkout", body.checkout)):
+        if ref is not None and ref.branch is not None and ref.tag is not None:
+            raise ApiError(400, f"{name}: branch and tag are mutually exclusive.")
+    parameters = body.parameters or {}
+    if len(parameters) > 100:
+        raise ApiError(400, "At most 100 pipeline parameters are allowed.")
+    for key, value in parameters.items():
+        if len(key) > 128:
+            raise ApiError(400, f"Pipeline parameter name too long: {key[:20]}...")
+        if not isinstance(value, str | int | float) or len(str(value)) > 512:
+            raise ApiError(400, f"Pipeline parameter {key} must be a string, number or boolean.")
+
+
+def run_pipeline(call: ApiCall) -> Reply:
+    """POST /project/{provider}/{organization}/{project}/pipeline/run"""
+    project = project_by_parts(call)
+    body = call.optional_json(_Run) or _Run()
+    _check_run(body)
+    # The code checked out decides the pipeline's branch or tag; the config ref
+    # only says where the configuration came from.
+    ref = body.checkout or body.config or _Ref()
+    try:
+        pipeline = call.world.trigger_pipeline(
+            project.slug,
+            now=call.now,
+            branch=ref.branch,
+            tag=ref.tag,
+            parameters=body.parameters,
+        )
+    except WorldError as exc:
+        raise ApiError.from_world(exc) from None
+    return Reply(
+        {
+            "id": pipeline.id,
+            "state": pipeline.state,
+            "number": pipeline.number,
+            "created_at": iso(pipeline.created_at),
+        },
+        201,
+    )
+
+
 ROUTES = (
     ApiRoute("GET", "/pipeline", "listPipelines", list_pipelines),
     ApiRoute("POST", "/pipeline/continue", "continuePipeline", continue_pipeline),
@@ -246,6 +302,12 @@ ROUTES = (
         "GET", "/project/{project-slug}/pipeline", "listPipelinesForProject", list_project_pipelines
     ),
     ApiRoute("POST", "/project/{project-slug}/pipeline", "triggerPipeline", trigger),
+    ApiRoute(
+        "POST",
+        "/project/{provider}/{organization}/{project}/pipeline/run",
+        "triggerPipelineRun",
+        run_pipeline,
+    ),
     ApiRoute("GET", "/project/{project-slug}/pipeline/mine", "listMyPipelines", list_my_pipelines),
     ApiRoute(
         "GET",
