@@ -1,3 +1,5 @@
+"""The Job operations of API v2."""
+
 from __future__ import annotations
 
 from .._pagination import Paginator
@@ -28,6 +30,13 @@ class JobAPI(APIBase):
         return await self._call(
             "POST", f"/project/{slug_path(slug)}/job/{seg(int(job_number))}/cancel", Message
         )
+
+    async def cancel_job_by_id(self, job_id: str) -> Message:
+        """POST /jobs/{job-id}/cancel
+
+        Cancel a job by its id, which jobs that never got a number have too.
+        """
+        return await self._call("POST", f"/jobs/{seg(job_id)}/cancel", Message)
 
     def job_artifacts(
         self, slug: str | ProjectSlug, job_number: int, *, limit: int | None = None

@@ -12,6 +12,7 @@ __all__ = [
     "PipelineCreation",
     "PipelineError",
     "PipelineErrorType",
+    "PipelineRunResult",
     "PipelineState",
     "Trigger",
     "TriggerType",
@@ -116,3 +117,23 @@ class PipelineConfig(
     compiled: str
     setup_config: str | None = None
     compiled_setup_config: str | None = None
+
+
+class PipelineRunResult(Model, frozen=True):
+    """What ``POST /project/{provider}/{organization}/{project}/pipeline/run`` answers.
+
+    A triggered pipeline (201) has ``id``, ``state``, ``number`` and
+    ``created_at``; when CircleCI decides not to run one (200) only ``message``
+    is set. The spec marks every field optional.
+    """
+
+    id: str | None = None
+    state: PipelineState | None = None
+    number: int | None = None
+    created_at: datetime | None = None
+    message: str | None = None
+
+    @property
+    def triggered(self) -> bool:
+        """Whether a pipeline was created."""
+        return self.id is not None

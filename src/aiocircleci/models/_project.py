@@ -1,8 +1,19 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 from ._base import Model, StatusEnum
 
-__all__ = ["Project", "VcsInfo", "VcsProvider"]
+__all__ = [
+    "AdvancedSettings",
+    "CheckoutKey",
+    "CheckoutKeyType",
+    "Project",
+    "ProjectEnvVar",
+    "ProjectSettings",
+    "VcsInfo",
+    "VcsProvider",
+]
 
 
 class VcsProvider(StatusEnum):
@@ -19,7 +30,7 @@ class VcsInfo(Model, frozen=True):
 
 
 class Project(Model, frozen=True):
-    """``GET /project/{project-slug}``."""
+    """A project: ``GET /project/{project-slug}`` and what creating one answers."""
 
     slug: str
     name: str
@@ -28,3 +39,55 @@ class Project(Model, frozen=True):
     organization_slug: str
     organization_id: str
     vcs_info: VcsInfo
+
+
+class ProjectEnvVar(Model, frozen=True, rename={"created_at": "created-at"}):
+    """A project's environment variable; ``value`` is masked (``xxxx`` and its last four)."""
+
+    name: str
+    value: str
+    created_at: datetime | None = None
+
+
+class CheckoutKeyType(StatusEnum):
+    DEPLOY_KEY = "deploy-key"
+    GITHUB_USER_KEY = "github-user-key"
+    UNKNOWN = "unknown"
+
+
+class CheckoutKey(
+    Model, frozen=True, rename={"public_key": "public-key", "created_at": "created-at"}
+):
+    """An SSH key a project's code is checked out with.
+
+    ``fingerprint`` is MD5 (``aa:bb:...``) unless the listing asked for SHA256
+    (``SHA256:...``); either form names the key in a path. ``preferred`` marks
+    the key checkouts use.
+    """
+
+    public_key: str
+    type: CheckoutKeyType
+    fingerprint: str
+    preferred: bool
+    created_at: datetime
+
+
+class AdvancedSettings(Model, frozen=True):
+    """A project's advanced settings; ``None`` is "not sent" in an update."""
+
+    autocancel_builds: bool | None = None
+    build_fork_prs: bool | None = None
+    build_prs_only: bool | None = None
+    disable_ssh: bool | None = None
+    forks_receive_secret_env_vars: bool | None = None
+    oss: bool | None = None
+    set_github_status: bool | None = None
+    setup_workflows: bool | None = None
+    write_settings_requires_admin: bool | None = None
+    pr_only_branch_overrides: list[str] | None = None
+
+
+class ProjectSettings(Model, frozen=True):
+    """``GET``/``PATCH /project/{provider}/{organization}/{project}/settings``."""
+
+    advanced: AdvancedSettings | None = None
