@@ -2,4 +2,13 @@
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from ._base import Model
+
+__all__ = ["Rollback"]
+
+
+class Rollback(Model, frozen=True):
+    """What ``POST /projects/{project_id}/rollback`` answers: the accepted rollback."""
+
+    id: str
+    rollback_type: str | None = None
