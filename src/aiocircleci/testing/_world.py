@@ -341,7 +341,7 @@ class World:
                 if org_slug is None or canonical_slug(p.organization.slug) == key
             ]
             if org_slug is not None and not projects:
-                raise KeyError(org_slug)
+                self.organization(org_slug)  # KeyError unless the org is known (yet empty)
             found = [
                 self._pipelines[pid] for p in projects for pid in self._pipelines_by_project[p.slug]
             ]
