@@ -93,7 +93,10 @@ class WorkflowRunStatus(StatusEnum):
 
 
 class WorkflowRun(Model, frozen=True):
-    """One run of a workflow (``GET /insights/{project-slug}/workflows/{workflow-name}``)."""
+    """One run of a workflow (``GET /insights/{project-slug}/workflows/{workflow-name}``).
+
+    ``status`` is ``None`` for a run outside the spec's statuses (one that never ran).
+    """
 
     id: str
     branch: str | None
@@ -101,7 +104,7 @@ class WorkflowRun(Model, frozen=True):
     created_at: datetime
     stopped_at: datetime
     credits_used: int
-    status: WorkflowRunStatus
+    status: WorkflowRunStatus | None
     is_approval: bool = False
 
 
