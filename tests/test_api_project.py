@@ -5,10 +5,13 @@ from __future__ import annotations
 import math
 
 import pytest
+from aiohttp import web
 
 from aiocircleci import BadRequest, Client, Conflict, Limits, NotFound, RetryPolicy
 from aiocircleci.models import AdvancedSettings, CheckoutKeyType, ProjectSettings, VcsProvider
 from aiocircleci.testing import FakeCircleCI, WorldConfig
+
+from .conftest import ServeApp
 
 pytestmark = pytest.mark.anyio
 
@@ -190,3 +193,30 @@ async def test_a_settings_update_changes_only_what_it_names() -> None:
         assert await client.get_project_settings(slug) == after
         with pytest.raises(NotFound):
             await client.get_project_settings("gh/acme-corp/no-such-repo")
+
+
+async def test_an_org_slug_goes_into_the_path_segment_by_segment(serve: ServeApp) -> None:
+    # The emulator routes projects' orgs by id only, so a small server records the path.
+    seen: list[str] = []
+
+    async def create(request: web.Request) -> web.Response:
+        seen.append(request.rel_url.raw_path)
+        body = await request.json()
+        return web.json_response(
+            {
+                "slug": f"gh/acme corp/{body['name']}",
+                "name": body["name"],
+                "id": "5034460f-c7c4-4c43-9457-de07e2029e7b",
+                "organization_name": "acme corp",
+                "organization_slug": "gh/acme corp",
+                "organization_id": "a5b3c5f1-1c5e-4a3e-8c6e-2b0f1e6d4a11",
+                "vcs_info": {"vcs_url": "", "provider": "GitHub", "default_branch": "main"},
+            }
+        )
+
+    app = web.Application()
+    app.router.add_post("/organization/{vcs}/{org}/project", create)
+    async with serve(app) as base, Client("t", base_url=base, retry=RETRY) as client:
+        created = await client.create_project("gh/acme corp", "app")
+    assert seen == ["/organization/gh/acme%20corp/project"]
+    assert created.organization_slug == "gh/acme corp"
