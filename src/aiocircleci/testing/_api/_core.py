@@ -156,7 +156,12 @@ class ApiRoute:
 
 # Slugs are several path segments; CircleCI accepts them with the "/" escaped
 # too, which the router undoes before matching.
-_SEGMENTS = {"project-slug": r"[^/]+/[^/]+/[^/]+", "org-slug": r"[^/]+/[^/]+"}
+_SEGMENTS = {
+    "project-slug": r"[^/]+/[^/]+/[^/]+",
+    "org-slug": r"[^/]+/[^/]+",
+    # An org id is one segment, an org slug (gh/acme-corp) two.
+    "org-slug-or-id": r"[^/]+(?:/[^/]+)?",
+}
 _PARAM = re.compile(r"\{([^}]+)\}")
 
 
