@@ -35,10 +35,16 @@ def operations() -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def is_listing(name: str) -> bool:
+    """Whether the method returns a ``Paginator`` (an async iterator over every page)."""
+    return "Paginator" in str(inspect.signature(getattr(Client, name)).return_annotation)
+
+
 def table() -> str:
     lines = ["| area | method | HTTP call |", "|---|---|---|"]
     for area, name, method, path in sorted(operations()):
-        lines.append(f"| {area} | `{name}` | `{method} {path}` |")
+        shown = f"`{name}` (listing)" if is_listing(name) else f"`{name}`"
+        lines.append(f"| {area} | {shown} | `{method} {path}` |")
     return "\n".join(lines)
 
 
