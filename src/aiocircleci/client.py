@@ -7,10 +7,9 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 from urllib.parse import urlsplit
 
-import aiohttp
 import anyio
 
 from . import _api
@@ -31,6 +30,10 @@ from ._ratelimit import RateLimitInfo
 from ._requester import Requester, RequestStats
 from ._transport import Transport
 from .errors import ConfigurationError
+
+if TYPE_CHECKING:
+    # Only for the annotation of a borrowed session: _transport.py alone talks to aiohttp.
+    import aiohttp
 
 __all__ = ["Client"]
 
