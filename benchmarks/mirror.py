@@ -23,7 +23,6 @@ in a child process, so neither competes with the other for the GIL.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import platform
@@ -197,7 +196,6 @@ def main() -> None:
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
             "platform": platform.platform(terse=True),
-            "world_digest": hashlib.sha256(repr(config).encode()).hexdigest()[:12],
         },
     }
     if args.json:
