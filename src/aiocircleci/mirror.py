@@ -60,6 +60,7 @@ from ._selection import (
     Globs,
     Selection,
     in_window,
+    parse_time,
     pipeline_branch,
 )
 from ._slug import ProjectSlug
@@ -105,6 +106,7 @@ __all__ = [
     "Selection",
     "job_directory",
     "mirror_artifacts",
+    "parse_time",
 ]
 
 DEFAULT_WORKERS: Final = 16  # downloads at once
