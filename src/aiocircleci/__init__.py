@@ -6,7 +6,10 @@
         async for pipeline in client.pipelines("gh/org/repo", branch="main"):
             print(pipeline.number, pipeline.state)
 
-The package runs on asyncio (aiohttp needs it), under anyio.
+The package runs on asyncio (aiohttp needs it), under anyio. ``download_all`` and
+``Downloader`` fetch artifacts concurrently; ``mirror_artifacts`` and ``Mirror``
+mirror the artifacts of chosen pipelines; ``aiocircleci.testing`` is an embedded
+CircleCI emulator.
 """
 
 from ._auth import Token
@@ -24,6 +27,21 @@ from ._pagination import PaginationWarning, Paginator
 from ._ratelimit import RateLimitInfo
 from ._slug import ProjectSlug
 from .client import Client
+from .download import (
+    DownloadDone,
+    Downloader,
+    DownloadEvent,
+    DownloadFailed,
+    DownloadProgress,
+    DownloadQueued,
+    DownloadReport,
+    DownloadRequest,
+    DownloadSkipped,
+    DownloadStarted,
+    FileResult,
+    FileStatus,
+    download_all,
+)
 from .errors import (
     APIError,
     BadRequest,
@@ -46,6 +64,7 @@ from .errors import (
     UnprocessableEntity,
     UnsafePath,
 )
+from .mirror import Globs, Mirror, MirrorReport, Selection, mirror_artifacts, parse_time
 
 __version__ = "0.1.0"
 
@@ -64,10 +83,25 @@ __all__ = [
     "ConnectError",
     "DecodeError",
     "DiskError",
+    "DownloadDone",
     "DownloadError",
+    "DownloadEvent",
+    "DownloadFailed",
+    "DownloadProgress",
+    "DownloadQueued",
+    "DownloadReport",
+    "DownloadRequest",
+    "DownloadSkipped",
+    "DownloadStarted",
+    "Downloader",
+    "FileResult",
+    "FileStatus",
     "Forbidden",
+    "Globs",
     "IncompleteDownload",
     "Limits",
+    "Mirror",
+    "MirrorReport",
     "NotFound",
     "PaginationWarning",
     "Paginator",
@@ -76,6 +110,7 @@ __all__ = [
     "RateLimited",
     "RateLimiter",
     "RetryPolicy",
+    "Selection",
     "ServerError",
     "Timeout",
     "TimeoutError",
@@ -85,4 +120,7 @@ __all__ = [
     "UnprocessableEntity",
     "UnsafePath",
     "__version__",
+    "download_all",
+    "mirror_artifacts",
+    "parse_time",
 ]
