@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Generic, TypeVar
 
 from .models import Page
@@ -46,48 +46,12 @@ class Paginator(Generic[T]):
         self._limit = limit
         self._what = what
 
-    async def pages(self) -> AsyncIterator[Page[T]]:
-        remaining = self._limit
-        if remaining == 0:
-            return
-        seen: set[str] = set()
-        token: str | None = None
-        previous: list[T] | None = None
-        while True:
-            page = await self._fetch(token)
-            if previous is not None and page.items == previous:
-                self._warn_repeat(token)
-                return
-            if remaining is not None and len(page.items) >= remaining:
-                yield Page(items=page.items[:remaining], next_page_token=page.next_page_token)
-                return
-            yield page
-            if remaining is not None:
-                remaining -= len(page.items)
-            token = page.next_page_token
-            if not token:
-                return
-            if token in seen:
-                self._warn_repeat(token)
-                return
-            seen.add(token)
-            previous = page.items
-
-    def _warn_repeat(self, token: str | None) -> None:
-        message = (
-            f"{self._what}: the server returned a page token it had already sent; "
-            "stopping instead of looping"
-        )
-        log.warning(message)
-        warnings.warn(message, PaginationWarning, stacklevel=3)
+    def pages(self) -> AsyncIterator[Page[T]]:
+        """Whole pages, fetched one at a time as the caller asks for them."""
+        return _Pages(self)
 
     def __aiter__(self) -> AsyncIterator[T]:
-        return self._items()
-
-    async def _items(self) -> AsyncIterator[T]:
-        async for page in self.pages():
-            for item in page.items:
-                yield item
+        return _Items(_Pages(self))
 
     async def collect(self) -> list[T]:
         """Every item, as a list."""
@@ -95,3 +59,76 @@ class Paginator(Generic[T]):
 
     def __repr__(self) -> str:
         return f"<Paginator {self._what} limit={self._limit}>"
+
+
+def _warn_repeat(what: str) -> None:
+    message = (
+        f"{what}: the server returned a page token it had already sent; stopping instead of looping"
+    )
+    log.warning(message)
+    warnings.warn(message, PaginationWarning, stacklevel=4)
+
+
+# Plain iterator classes rather than async generators: a caller that breaks out
+# of an ``async for`` leaves nothing to finalize (an abandoned async generator
+# makes asyncio schedule its aclose() from the garbage collector).
+
+
+class _Pages(Generic[T]):
+    __slots__ = ("_done", "_paginator", "_previous", "_remaining", "_seen", "_token")
+
+    def __init__(self, paginator: Paginator[T]) -> None:
+        self._paginator = paginator
+        self._remaining = paginator._limit
+        self._done = self._remaining == 0
+        self._seen: set[str] = set()
+        self._token: str | None = None
+        self._previous: list[T] | None = None
+
+    def __aiter__(self) -> _Pages[T]:
+        return self
+
+    async def __anext__(self) -> Page[T]:
+        if self._done:
+            raise StopAsyncIteration
+        page = await self._paginator._fetch(self._token)
+        if self._previous is not None and page.items == self._previous:
+            # The same page again: an endpoint that ignores page-token.
+            self._done = True
+            _warn_repeat(self._paginator._what)
+            raise StopAsyncIteration
+        remaining = self._remaining
+        if remaining is not None:
+            if len(page.items) >= remaining:
+                self._done = True
+                return Page(items=page.items[:remaining], next_page_token=page.next_page_token)
+            self._remaining = remaining - len(page.items)
+        token = page.next_page_token
+        if not token:
+            self._done = True
+        elif token in self._seen:
+            self._done = True
+            _warn_repeat(self._paginator._what)
+        else:
+            self._seen.add(token)
+            self._token = token
+            self._previous = page.items
+        return page
+
+
+class _Items(Generic[T]):
+    __slots__ = ("_items", "_pages")
+
+    def __init__(self, pages: _Pages[T]) -> None:
+        self._pages = pages
+        self._items: Iterator[T] = iter(())
+
+    def __aiter__(self) -> _Items[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        while True:
+            for item in self._items:
+                return item
+            page = await self._pages.__anext__()
+            self._items = iter(page.items)

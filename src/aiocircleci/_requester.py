@@ -93,6 +93,7 @@ class Requester:
         rng: random.Random | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self._base_prefix = self.base_url + "/"
         self._token = token
         self.transport = transport
         self.limiter = limiter
@@ -122,7 +123,10 @@ class Requester:
 
     def auth_headers(self, url: str) -> dict[str, str]:
         """The token header for ``url``, or nothing when its origin is not trusted."""
-        if self._token is not None and self._policy.allows(url):
+        if self._token is None:
+            return {}
+        # Every API call starts with the base URL: no need to parse it again.
+        if url.startswith(self._base_prefix) or self._policy.allows(url):
             return {"Circle-Token": self._token.reveal()}
         return {}
 
@@ -257,13 +261,10 @@ class Requester:
                 log.debug("%s %s failed: %s", request.method, redact_url(request.url), exc)
                 raise
         self.stats.by_status[response.status] = self.stats.by_status.get(response.status, 0) + 1
-        log.debug(
-            "%s %s -> %d in %.3fs",
-            request.method,
-            redact_url(request.url),
-            response.status,
-            self._clock() - t0,
-        )
+        if log.isEnabledFor(logging.DEBUG):  # redact_url is not free; skip it when unused
+            elapsed = self._clock() - t0
+            url = redact_url(request.url)
+            log.debug("%s %s -> %d in %.3fs", request.method, url, response.status, elapsed)
         return response
 
     def _observe(self, response: Response) -> None:
