@@ -62,12 +62,16 @@ class StreamResponse:
         self.headers = Headers(response.headers.items())
         self.url = request.url
 
-    async def iter_chunks(self, size: int = 1 << 18) -> AsyncIterator[bytes]:
-        """Body chunks of up to ``size`` bytes as they arrive."""
+    async def iter_chunks(self) -> AsyncIterator[bytes]:
+        """Body chunks as they arrive, in whatever sizes the socket delivered them.
+
+        ``readany`` hands over buffered bytes without joining or slicing them
+        (``read(n)`` copies); callers that want larger pieces batch them.
+        """
         content = self._response.content
         try:
             while True:
-                chunk = await content.read(size)
+                chunk = await content.readany()
                 if not chunk:
                     return
                 yield chunk

@@ -113,6 +113,7 @@ _FATAL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES
 _PART = ".part"
 _NO_LIMIT: contextlib.nullcontext[None] = contextlib.nullcontext()
 _META = ".part.meta"
+_IOV_MAX: Final = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024
 
 
 # ---------------------------------------------------------------- values
@@ -331,12 +332,19 @@ def _write_meta(target: str, validator: str | None, total: int | None) -> None:
 
 
 def _write_chunks(raw: Any, digest: Any, chunks: list[bytes]) -> None:
-    """Hash and write ``chunks`` to an unbuffered file, in one thread hop."""
+    """Hash and write ``chunks`` to an unbuffered file, in one thread hop and,
+    usually, one ``writev`` call."""
     for chunk in chunks:
         digest.update(chunk)  # releases the GIL for large chunks
-        view = memoryview(chunk)
-        while view:
-            view = view[raw.write(view) :]
+    fd = raw.fileno()
+    pending = [memoryview(chunk) for chunk in chunks]
+    while pending:
+        written = os.writev(fd, pending[:_IOV_MAX])
+        # A short write (a signal, a nearly full disk): drop what went out, retry the rest.
+        while pending and written >= len(pending[0]):
+            written -= len(pending.pop(0))
+        if pending and written:
+            pending[0] = pending[0][written:]
 
 
 def _publish(target: str) -> None:
@@ -971,7 +979,7 @@ class _Job:
         emit = bool(dl._subscribers)
         start = self.offset
         try:
-            async for chunk in resp.iter_chunks(chunk_size):
+            async for chunk in resp.iter_chunks():
                 n = len(chunk)
                 buffer.append(chunk)
                 buffered += n
