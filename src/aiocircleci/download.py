@@ -871,7 +871,7 @@ class _Job:
             # The token never follows a redirect to another origin, trusted or not.
             headers = dl._headers(
                 url,
-                token=origin_of(url) == first_origin,
+                token=hop == 0 or origin_of(url) == first_origin,
                 offset=self.offset,
                 validator=self.validator,
             )
