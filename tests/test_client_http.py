@@ -524,3 +524,31 @@ def test_no_warning_is_left_over() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         import aiocircleci  # noqa: F401
+
+
+@pytest.mark.anyio
+async def test_a_listing_closed_early_fetches_no_further_page(serve: ServeApp) -> None:
+    from contextlib import aclosing
+
+    requests = 0
+
+    async def handler(request: web.Request) -> web.Response:
+        nonlocal requests
+        requests += 1
+        n = int(request.query.get("page-token") or 0)
+        items = [pipeline_json(i) for i in range(n, n + 20)]
+        return web.json_response({"items": items, "next_page_token": str(n + 20)})
+
+    app = web.Application()
+    app.router.add_get("/api/v2/project/gh/org/repo/pipeline", handler)
+    async with serve(app) as base, client_for(base) as client:
+        async with aclosing(client.pipelines("gh/org/repo").pages()) as pages:
+            async for page in pages:
+                assert len(page.items) == 20
+                await pages.aclose()
+        items = client.pipelines("gh/org/repo").__aiter__()
+        assert (await anext(items)).number == 0
+        await items.aclose()
+        with pytest.raises(StopAsyncIteration):
+            await anext(items)
+    assert requests == 2

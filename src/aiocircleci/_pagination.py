@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Generic, TypeVar
 
 from .models import Page
 
-__all__ = ["PaginationWarning", "Paginator"]
+__all__ = ["ItemIterator", "PageIterator", "PaginationWarning", "Paginator"]
 
 T = TypeVar("T")
 log = logging.getLogger("aiocircleci")
@@ -46,12 +46,12 @@ class Paginator(Generic[T]):
         self._limit = limit
         self._what = what
 
-    def pages(self) -> AsyncIterator[Page[T]]:
+    def pages(self) -> PageIterator[T]:
         """Whole pages, fetched one at a time as the caller asks for them."""
-        return _Pages(self)
+        return PageIterator(self)
 
-    def __aiter__(self) -> AsyncIterator[T]:
-        return _Items(_Pages(self))
+    def __aiter__(self) -> ItemIterator[T]:
+        return ItemIterator(PageIterator(self))
 
     async def collect(self) -> list[T]:
         """Every item, as a list."""
@@ -74,7 +74,9 @@ def _warn_repeat(what: str) -> None:
 # makes asyncio schedule its aclose() from the garbage collector).
 
 
-class _Pages(Generic[T]):
+class PageIterator(Generic[T]):
+    """The pages of a ``Paginator``; ``aclose()`` stops it early."""
+
     __slots__ = ("_done", "_paginator", "_previous", "_remaining", "_seen", "_token")
 
     def __init__(self, paginator: Paginator[T]) -> None:
@@ -85,8 +87,12 @@ class _Pages(Generic[T]):
         self._token: str | None = None
         self._previous: list[T] | None = None
 
-    def __aiter__(self) -> _Pages[T]:
+    def __aiter__(self) -> PageIterator[T]:
         return self
+
+    async def aclose(self) -> None:
+        """Stop early (as an async generator's ``aclose``): no further page is fetched."""
+        self._done = True
 
     async def __anext__(self) -> Page[T]:
         if self._done:
@@ -116,15 +122,22 @@ class _Pages(Generic[T]):
         return page
 
 
-class _Items(Generic[T]):
+class ItemIterator(Generic[T]):
+    """The items of a ``Paginator``, page after page; ``aclose()`` stops it early."""
+
     __slots__ = ("_items", "_pages")
 
-    def __init__(self, pages: _Pages[T]) -> None:
+    def __init__(self, pages: PageIterator[T]) -> None:
         self._pages = pages
         self._items: Iterator[T] = iter(())
 
-    def __aiter__(self) -> _Items[T]:
+    def __aiter__(self) -> ItemIterator[T]:
         return self
+
+    async def aclose(self) -> None:
+        """Stop early: no further item or page is fetched."""
+        self._items = iter(())
+        await self._pages.aclose()
 
     async def __anext__(self) -> T:
         while True:

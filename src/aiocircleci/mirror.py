@@ -53,6 +53,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from ._http import redact_url
 from ._manifest import COMPLETE, FAILED, MANIFEST_NAME, Manifest, ManifestRow
+from ._pagination import PageIterator
 from ._paths import PathClaims, safe_relpath
 from ._selection import (
     FINISHED_JOB_STATUSES,
@@ -564,7 +565,7 @@ class Mirror:
 
     async def _walk_pipelines(
         self,
-        pages: Any,
+        pages: PageIterator[Pipeline],
         what: str,
         since: datetime | None,
         until: datetime | None,
