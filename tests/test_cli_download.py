@@ -21,6 +21,7 @@ from aiocircleci.download import (
     DownloadQueued,
     DownloadReport,
     DownloadRequest,
+    DownloadSkipped,
     DownloadStarted,
     FileResult,
     FileStatus,
@@ -161,6 +162,17 @@ def test_plain_display_writes_one_clean_line_per_finished_file() -> None:
     lines = stream.getvalue().splitlines()
     assert lines == ["done a (10 B)", "failed b?: bad ?[2Jthing"]
     assert display.bytes == 10
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_plain_display_lists_skipped_files_only_when_verbose(verbose: bool) -> None:
+    stream = io.StringIO()
+    with ProgressDisplay(stream, mode=DisplayMode.PLAIN, verbose=verbose) as display:
+        for name in ("x", "y"):
+            display(DownloadSkipped(_result(name, FileStatus.SKIPPED)))
+        display(DownloadDone(_result("z", FileStatus.DONE)))
+    skipped = ["skipped x (already complete)", "skipped y (already complete)"]
+    assert stream.getvalue().splitlines() == [*(skipped if verbose else []), "done z (10 B)"]
 
 
 def test_summary_lists_failures_and_an_extra_stats_line() -> None:

@@ -215,7 +215,7 @@ def _artifacts(args: argparse.Namespace) -> int:
         return EXIT_OK
 
     check_dest(args.download, create=True)
-    display = ProgressDisplay(sys.stderr, quiet=args.quiet or args.json)
+    display = ProgressDisplay(sys.stderr, quiet=args.quiet or args.json, verbose=args.verbose > 0)
 
     async def download(client: Client) -> Any:
         downloader = Downloader.from_client(

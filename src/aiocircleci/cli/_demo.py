@@ -121,7 +121,7 @@ def verify_against_world(world: World, dest: str | Path, org: str) -> Verificati
 
 def run(args: argparse.Namespace) -> int:
     check_dest(args.dest, create=True)
-    display = ProgressDisplay(sys.stderr, quiet=args.quiet or args.json)
+    display = ProgressDisplay(sys.stderr, quiet=args.quiet or args.json, verbose=args.verbose > 0)
     live: dict[str, Any] = {}
 
     def on_event(event: MirrorEvent) -> None:

@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
     token = load_token(args)
     policy = _policy(args)
     source = _open_input(args.input)
-    display = ProgressDisplay(sys.stderr, quiet=args.quiet or args.json)
+    display = ProgressDisplay(sys.stderr, quiet=args.quiet or args.json, verbose=args.verbose > 0)
     invalid: list[FileResult] = []
 
     async def main() -> Downloader:

@@ -241,7 +241,9 @@ def run(args: argparse.Namespace) -> int:
     token = require_token(args)
     check_dest(args.dest, create=not args.dry_run)
     # A dry run prints its plan; per-file lines would only repeat it.
-    display = ProgressDisplay(sys.stderr, quiet=args.quiet or args.json or args.dry_run)
+    display = ProgressDisplay(
+        sys.stderr, quiet=args.quiet or args.json or args.dry_run, verbose=args.verbose > 0
+    )
     listing_failures: list[str] = []
     live: dict[str, Any] = {}
 

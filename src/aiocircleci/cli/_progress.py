@@ -82,8 +82,12 @@ class ProgressDisplay:
         quiet: bool = False,
         mode: DisplayMode | None = None,
         stats: StatsLine | None = None,
+        verbose: bool = False,
     ) -> None:
         self.stream = stream if stream is not None else sys.stderr
+        # Off a terminal, a line per skipped file would flood the log of every
+        # incremental run; the summary counts them, and -v lists them.
+        self.verbose = verbose
         self.mode = mode if mode is not None else choose_mode(self.stream, quiet=quiet)
         self.stats = stats
         self.queued = 0
@@ -190,6 +194,8 @@ class ProgressDisplay:
         if isinstance(event, DownloadDone):
             line = f"done {result.path} ({format_bytes(result.size)})"
         elif isinstance(event, DownloadSkipped):
+            if not self.verbose:
+                return
             line = f"skipped {result.path} (already complete)"
         else:
             line = f"failed {result.path or result.request.path}: {result.reason}"
