@@ -432,6 +432,7 @@ def test_usage_and_auth_errors_are_one_line_and_exit_2(
     wrong = {**_env(fake), "CIRCLE_TOKEN": "CCIPAT_wrong"}
     _one_line(run_cli(fake, "mirror", slug, "--dest", dest, env=wrong), 2, "authentication")
     _one_line(run_cli(fake, "mirror", "gh/acme-corp/nope", "--dest", dest), 2, "not found")
+    assert not Path(dest).exists()  # nothing is created before the token and slugs check out
     _one_line(run_cli(fake, "mirror", "--org", "gh/nobody", "--dest", dest), 2, "not found")
     _one_line(run_cli(fake, "mirror", "gh/only-two", "--dest", dest), 2, "invalid project slug")
     bad_date = run_cli(fake, "mirror", slug, "--dest", dest, "--since", "yesterday")

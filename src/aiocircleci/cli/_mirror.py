@@ -9,6 +9,7 @@ with a summary, or one JSON document with ``--json``.
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import os
 import sys
@@ -17,11 +18,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import anyio
+
 from .._config import DEFAULT_LIMITS, Limits
 from .._http import redact_url
 from .._selection import Globs, Selection, parse_time
 from .._slug import ProjectSlug
 from ..client import Client
+from ..errors import NotFound
 from ..mirror import (
     DEFAULT_LISTERS,
     DEFAULT_WORKERS,
@@ -239,7 +243,6 @@ def run(args: argparse.Namespace) -> int:
     selection = _selection(args)
     limits = api_limits(args.api_rate)
     token = require_token(args)
-    check_dest(args.dest, create=not args.dry_run)
     # A dry run prints its plan; per-file lines would only repeat it.
     display = ProgressDisplay(
         sys.stderr, quiet=args.quiet or args.json or args.dry_run, verbose=args.verbose > 0
@@ -266,6 +269,19 @@ def run(args: argparse.Namespace) -> int:
     async def main() -> MirrorReport:
         client = make_client(args, token=token, limits=limits, artifact_hosts=_artifact_hosts(args))
         async with client:
+            # Pre-flight, before DEST is touched: a wrong token or an unknown
+            # project fails in one line and leaves nothing behind.
+            await client.me()
+            for slug in args.slugs:
+                try:
+                    await client.get_project(slug)
+                except NotFound:
+                    raise CLIError(
+                        f"unknown project {slug}: not found, or the token cannot see it"
+                    ) from None
+            await anyio.to_thread.run_sync(
+                functools.partial(check_dest, args.dest, create=not args.dry_run)
+            )
             mirror = Mirror(
                 client,
                 args.dest,
