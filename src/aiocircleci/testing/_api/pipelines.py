@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import msgspec
@@ -196,17 +197,17 @@ class _Trigger(msgspec.Struct, forbid_unknown_fields=True):
     parameters: dict[str, int | str | bool] | None = None
 
 
-def trigger(call: ApiCall) -> Reply:
-    """POST /project/{project-slug}/pipeline"""
-    project = project_of(call)
-    body = call.optional_json(_Trigger) or _Trigger()
+def _trigger(
+    call: ApiCall,
+    slug: str,
+    branch: str | None,
+    tag: str | None,
+    parameters: Mapping[str, Any] | None,
+) -> Reply:
+    """Start a pipeline in the world; 201 with what both trigger operations answer."""
     try:
         pipeline = call.world.trigger_pipeline(
-            project.slug,
-            now=call.now,
-            branch=body.branch,
-            tag=body.tag,
-            parameters=body.parameters,
+            slug, now=call.now, branch=branch, tag=tag, parameters=parameters
         )
     except WorldError as exc:
         raise ApiError.from_world(exc) from None
@@ -219,6 +220,13 @@ def trigger(call: ApiCall) -> Reply:
         },
         201,
     )
+
+
+def trigger(call: ApiCall) -> Reply:
+    """POST /project/{project-slug}/pipeline"""
+    project = project_of(call)
+    body = call.optional_json(_Trigger) or _Trigger()
+    return _trigger(call, project.slug, body.branch, body.tag, body.parameters)
 
 
 class _Continue(msgspec.Struct):
@@ -271,25 +279,7 @@ def run_pipeline(call: ApiCall) -> Reply:
     # The code checked out decides the pipeline's branch or tag; the config ref
     # only says where the configuration came from.
     ref = body.checkout or body.config or _Ref()
-    try:
-        pipeline = call.world.trigger_pipeline(
-            project.slug,
-            now=call.now,
-            branch=ref.branch,
-            tag=ref.tag,
-            parameters=body.parameters,
-        )
-    except WorldError as exc:
-        raise ApiError.from_world(exc) from None
-    return Reply(
-        {
-            "id": pipeline.id,
-            "state": pipeline.state,
-            "number": pipeline.number,
-            "created_at": iso(pipeline.created_at),
-        },
-        201,
-    )
+    return _trigger(call, project.slug, ref.branch, ref.tag, body.parameters)
 
 
 ROUTES = (
