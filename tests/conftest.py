@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+
+from aiocircleci import Client, Limits
+from aiocircleci.testing import FakeCircleCI, WorldConfig
 
 
 @pytest.fixture
@@ -32,3 +36,20 @@ async def _serve(app: web.Application) -> AsyncIterator[str]:
 @pytest.fixture
 def serve() -> ServeApp:
     return _serve
+
+
+SMALL_WORLD = WorldConfig(projects=3, pipelines_per_project=1, workflows_per_pipeline=1)
+# The client's own limiter never makes a test wait: only the emulator limits.
+UNLIMITED = Limits(rate=math.inf, burst=1000, max_in_flight=16)
+
+
+@asynccontextmanager
+async def emulator_client(
+    config: WorldConfig = SMALL_WORLD, *, seed: int = 3, page_size: int = 20
+) -> AsyncIterator[tuple[FakeCircleCI, Client]]:
+    """The emulator on 127.0.0.1 and a client pointed at it, with its token."""
+    async with (
+        FakeCircleCI(seed=seed, config=config, page_size=page_size) as fake,
+        Client(fake.token, base_url=fake.base_url, limits=UNLIMITED) as client,
+    ):
+        yield fake, client

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
 
-from aiocircleci import BadRequest, Client, Conflict, Limits, NotFound
+from aiocircleci import BadRequest, Client, Conflict, NotFound
 from aiocircleci.models import Component, ComponentVersion, Environment
 from aiocircleci.testing import FakeCircleCI, Project, WorldConfig
+
+from .conftest import emulator_client
 
 pytestmark = pytest.mark.anyio
 
 CONFIG = WorldConfig(projects=3, pipelines_per_project=6, artifacts_per_job=0)
-FAST = Limits(rate=math.inf, burst=1000, max_in_flight=16)
 NO_SUCH = "00000000-0000-4000-8000-000000000000"
 
 
@@ -46,10 +46,7 @@ class Env:
 @pytest.fixture
 async def env() -> AsyncIterator[Env]:
     # Pages of one item: every listing below goes through several pages.
-    async with (
-        FakeCircleCI(seed=11, config=CONFIG, page_size=1) as fake,
-        Client(fake.token, base_url=fake.base_url, limits=FAST) as client,
-    ):
+    async with emulator_client(CONFIG, seed=11, page_size=1) as (fake, client):
         yield Env(fake, client, fake.world.projects[0])
 
 

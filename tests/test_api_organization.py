@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 import pytest
 
-from aiocircleci import BadRequest, Client, Conflict, Limits, NotFound
+from aiocircleci import BadRequest, Conflict, NotFound
 from aiocircleci.models import Message, OrganizationVcsType, URLOrbAllowListAuth
-from aiocircleci.testing import FakeCircleCI, WorldConfig
+
+from .conftest import emulator_client as emulator
 
 pytestmark = pytest.mark.anyio
-
-CONFIG = WorldConfig(projects=3, pipelines_per_project=1, workflows_per_pipeline=1)
-
-
-@asynccontextmanager
-async def emulator() -> AsyncIterator[tuple[FakeCircleCI, Client]]:
-    async with (
-        FakeCircleCI(seed=3, config=CONFIG) as fake,
-        Client(fake.token, base_url=fake.base_url, limits=Limits(rate=math.inf)) as client,
-    ):
-        yield fake, client
 
 
 async def test_a_created_standalone_organization_can_be_fetched_then_deleted() -> None:

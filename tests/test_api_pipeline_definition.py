@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
 from msgspec.structs import replace
 
-from aiocircleci import BadRequest, Client, Limits, NotFound
+from aiocircleci import BadRequest, Client, NotFound
 from aiocircleci.models import (
     CheckoutSource,
     ConfigSource,
@@ -22,10 +21,11 @@ from aiocircleci.models import (
 )
 from aiocircleci.testing import FakeCircleCI, Project, WorldConfig
 
+from .conftest import emulator_client
+
 pytestmark = pytest.mark.anyio
 
 CONFIG = WorldConfig(projects=2, pipelines_per_project=2, artifacts_per_job=0)
-FAST = Limits(rate=math.inf, burst=1000, max_in_flight=16)
 NO_SUCH = "00000000-0000-4000-8000-000000000000"
 
 
@@ -54,10 +54,7 @@ class Env:
 
 @pytest.fixture
 async def env() -> AsyncIterator[Env]:
-    async with (
-        FakeCircleCI(seed=3, config=CONFIG) as fake,
-        Client(fake.token, base_url=fake.base_url, limits=FAST) as client,
-    ):
+    async with emulator_client(CONFIG, seed=3) as (fake, client):
         yield Env(fake, client, fake.world.projects[0])
 
 

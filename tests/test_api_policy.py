@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from aiocircleci import BadRequest, Client, Forbidden, Limits, NotFound
+from aiocircleci import BadRequest, Client, Forbidden, NotFound
 from aiocircleci.models import BundleDiff, DecisionStatus, PolicyViolation
 from aiocircleci.testing import FakeCircleCI, Project, WorldConfig
 from aiocircleci.testing._api.policy import SEED_POLICY
 
+from .conftest import emulator_client
+
 pytestmark = pytest.mark.anyio
 
 CONFIG = WorldConfig(projects=3, pipelines_per_project=1, artifacts_per_job=0)
-FAST = Limits(rate=math.inf, burst=1000, max_in_flight=16)
 NO_SUCH = "00000000-0000-4000-8000-000000000000"
 
 GOOD = "version: 2.1\nworkflows:\n  main:\n    jobs: [build]\n"
@@ -40,10 +40,7 @@ class Env:
 @pytest.fixture
 async def env() -> AsyncIterator[Env]:
     # Decision-log pages of two: the offset paging is exercised.
-    async with (
-        FakeCircleCI(seed=9, config=CONFIG, page_size=2) as fake,
-        Client(fake.token, base_url=fake.base_url, limits=FAST) as client,
-    ):
+    async with emulator_client(CONFIG, seed=9, page_size=2) as (fake, client):
         yield Env(fake, client, fake.world.projects[0])
 
 

@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 import aiohttp
 import pytest
 
-from aiocircleci import BadRequest, Client, Limits, NotFound
+from aiocircleci import BadRequest, NotFound
 from aiocircleci.models import AttributionActor, DayOfWeek, Month, Timetable
-from aiocircleci.testing import FakeCircleCI, Project, WorldConfig
+from aiocircleci.testing import FakeCircleCI, Project
+
+from .conftest import emulator_client as emulator
 
 pytestmark = pytest.mark.anyio
 
-CONFIG = WorldConfig(projects=3, pipelines_per_project=1, workflows_per_pipeline=1)
 WEEKDAYS = Timetable(per_hour=2, hours_of_day=[9, 17], days_of_week=[DayOfWeek.MON, DayOfWeek.THU])
-
-
-@asynccontextmanager
-async def emulator(page_size: int = 20) -> AsyncIterator[tuple[FakeCircleCI, Client]]:
-    async with (
-        FakeCircleCI(seed=3, config=CONFIG, page_size=page_size) as fake,
-        Client(fake.token, base_url=fake.base_url, limits=Limits(rate=math.inf)) as client,
-    ):
-        yield fake, client
 
 
 def project_of(fake: FakeCircleCI, vcs_type: str) -> Project:

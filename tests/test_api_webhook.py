@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 import pytest
 
-from aiocircleci import BadRequest, Client, Limits, NotFound
+from aiocircleci import BadRequest, NotFound
 from aiocircleci.models import WebhookEvent
-from aiocircleci.testing import FakeCircleCI, WorldConfig
+
+from .conftest import emulator_client as emulator
 
 pytestmark = pytest.mark.anyio
 
-CONFIG = WorldConfig(projects=3, pipelines_per_project=1, workflows_per_pipeline=1)
 SECRET = "whsec-0123456789abcdef"
-
-
-@asynccontextmanager
-async def emulator(page_size: int = 20) -> AsyncIterator[tuple[FakeCircleCI, Client]]:
-    async with (
-        FakeCircleCI(seed=3, config=CONFIG, page_size=page_size) as fake,
-        Client(fake.token, base_url=fake.base_url, limits=Limits(rate=math.inf)) as client,
-    ):
-        yield fake, client
 
 
 async def test_a_webhook_is_created_listed_updated_and_deleted() -> None:
