@@ -12,6 +12,7 @@ import math
 import time
 import uuid
 import warnings
+from contextlib import aclosing
 from typing import Any
 
 import anyio
@@ -59,6 +60,24 @@ def me_json() -> dict[str, Any]:
     return {"id": str(uuid.UUID(int=7)), "login": "octocat", "name": "Octo Cat", "avatar_url": None}
 
 
+def endless_pipelines() -> tuple[web.Application, list[int]]:
+    """A project whose pipeline list never ends: pages of 20, numbered from 0.
+
+    The list counts the requests the app answered (one entry per request).
+    """
+    requests: list[int] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        n = int(request.query.get("page-token") or 0)
+        requests.append(n)
+        items = [pipeline_json(i) for i in range(n, n + 20)]
+        return web.json_response({"items": items, "next_page_token": str(n + 20)})
+
+    app = web.Application()
+    app.router.add_get("/api/v2/project/gh/org/repo/pipeline", handler)
+    return app, requests
+
+
 def client_for(base: str, **kwargs: Any) -> Client:
     kwargs.setdefault("limits", FAST)
     kwargs.setdefault("retry", FAST_RETRY)
@@ -87,21 +106,11 @@ async def test_pagination_walks_every_page_and_resends_the_branch_filter(serve: 
 
 @pytest.mark.anyio
 async def test_limit_stops_early_and_pages_yields_whole_pages(serve: ServeApp) -> None:
-    requests = 0
-
-    async def handler(request: web.Request) -> web.Response:
-        nonlocal requests
-        requests += 1
-        n = int(request.query.get("page-token") or 0)
-        items = [pipeline_json(i) for i in range(n, n + 20)]
-        return web.json_response({"items": items, "next_page_token": str(n + 20)})
-
-    app = web.Application()
-    app.router.add_get("/api/v2/project/gh/org/repo/pipeline", handler)
+    app, requests = endless_pipelines()
     async with serve(app) as base, client_for(base) as client:
         first = [p.number async for p in client.pipelines("gh/org/repo", limit=25)]
         assert first == list(range(25))
-        assert requests == 2
+        assert len(requests) == 2
         sizes = [
             len(page.items) async for page in client.pipelines("gh/org/repo", limit=45).pages()
         ]
@@ -528,19 +537,7 @@ def test_no_warning_is_left_over() -> None:
 
 @pytest.mark.anyio
 async def test_a_listing_closed_early_fetches_no_further_page(serve: ServeApp) -> None:
-    from contextlib import aclosing
-
-    requests = 0
-
-    async def handler(request: web.Request) -> web.Response:
-        nonlocal requests
-        requests += 1
-        n = int(request.query.get("page-token") or 0)
-        items = [pipeline_json(i) for i in range(n, n + 20)]
-        return web.json_response({"items": items, "next_page_token": str(n + 20)})
-
-    app = web.Application()
-    app.router.add_get("/api/v2/project/gh/org/repo/pipeline", handler)
+    app, requests = endless_pipelines()
     async with serve(app) as base, client_for(base) as client:
         async with aclosing(client.pipelines("gh/org/repo").pages()) as pages:
             async for page in pages:
@@ -551,4 +548,4 @@ async def test_a_listing_closed_early_fetches_no_further_page(serve: ServeApp) -
         await items.aclose()
         with pytest.raises(StopAsyncIteration):
             await anext(items)
-    assert requests == 2
+    assert len(requests) == 2
