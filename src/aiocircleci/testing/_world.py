@@ -220,6 +220,19 @@ def canonical_slug(slug: str) -> str:
     return "/".join(parts).lower()
 
 
+def _project_identity(org: Organization, name: str, project_id: str) -> tuple[str, str, str | None]:
+    """Slug, VCS provider and repository URL of a project named ``name`` in ``org``.
+
+    ``circleci/`` projects (GitHub App, GitLab) have an opaque slug and no
+    repository URL that follows from it: ``None``, for the caller to choose.
+    """
+    if org.vcs_type == "circleci":
+        return f"circleci/{org.id}/{project_id}", "CircleCI", None
+    if org.vcs_type == "github":
+        return f"gh/{org.name}/{name}", "GitHub", f"https://github.com/{org.name}/{name}"
+    return f"bb/{org.name}/{name}", "Bitbucket", f"https://bitbucket.org/{org.name}/{name}"
+
+
 class World:
     """A generated CircleCI world and its current state.
 
@@ -685,15 +698,9 @@ class World:
             raise WorldError(409, "A project with this name already exists.")
         rng = random.Random(f"world:{self.seed}:new-project:{org.id}:{name}:{self._next_serial()}")
         project_id = _uuid(rng)
-        if org.vcs_type == "circleci":
-            slug, provider = f"circleci/{org.id}/{project_id}", "CircleCI"
-            vcs_url = f"//circleci.com/{org.id}/{project_id}"
-        elif org.vcs_type == "github":
-            slug, provider = f"gh/{org.name}/{name}", "GitHub"
-            vcs_url = f"https://github.com/{org.name}/{name}"
-        else:
-            slug, provider = f"bb/{org.name}/{name}", "Bitbucket"
-            vcs_url = f"https://bitbucket.org/{org.name}/{name}"
+        slug, provider, vcs_url = _project_identity(org, name, project_id)
+        # A project made through the API has no repository behind it yet.
+        vcs_url = vcs_url or f"//circleci.com/{org.id}/{project_id}"
         project = Project(
             id=project_id,
             slug=slug,
@@ -899,15 +906,9 @@ class World:
             if index >= len(_REPOS):
                 repo = f"{repo}-{index // len(_REPOS)}"
             project_id = _uuid(rng)
-            if org.vcs_type == "circleci":
-                slug, provider = f"circleci/{org.id}/{project_id}", "CircleCI"
-                vcs_url = f"https://github.com/acme-app/{repo}"
-            elif org.vcs_type == "github":
-                slug, provider = f"gh/{org.name}/{repo}", "GitHub"
-                vcs_url = f"https://github.com/{org.name}/{repo}"
-            else:
-                slug, provider = f"bb/{org.name}/{repo}", "Bitbucket"
-                vcs_url = f"https://bitbucket.org/{org.name}/{repo}"
+            slug, provider, vcs_url = _project_identity(org, repo, project_id)
+            # The generated GitHub App projects build repositories of an "acme-app" org.
+            vcs_url = vcs_url or f"https://github.com/acme-app/{repo}"
             projects.append(
                 Project(
                     id=project_id,
