@@ -37,7 +37,6 @@ class RateLimiter:
         "_clock",
         "_cooldown_until",
         "_sleep",
-        "cooldowns",
     )
 
     def __init__(
@@ -54,7 +53,6 @@ class RateLimiter:
         self._bucket = TokenBucket(rate, burst, now=clock())
         self._adaptive = AdaptiveRate(rate, now=clock()) if adaptive else None
         self._cooldown_until = float("-inf")
-        self.cooldowns = 0
 
     @property
     def rate(self) -> float:
@@ -96,7 +94,6 @@ class RateLimiter:
         """Hold every request back for ``seconds`` from now (a longer hold wins)."""
         now = self._clock()
         deadline = now + max(0.0, seconds)
-        self.cooldowns += 1
         if self._adaptive is not None:
             self._bucket.set_rate(self._adaptive.on_limited(now), now)
         if deadline > self._cooldown_until:

@@ -99,7 +99,6 @@ class Requester:
         self.limiter = limiter
         # fast_acquire: a free slot is taken without yielding to the event loop,
         # which a CapacityLimiter does twice per request.
-        self._max_in_flight = max_in_flight
         self._in_flight = anyio.Semaphore(max_in_flight, fast_acquire=True)
         self._retry = retry
         self._policy = token_policy
@@ -109,10 +108,6 @@ class Requester:
         self._rng = rng or random.Random()
         self.stats = RequestStats()
         self.rate_limit: RateLimitInfo | None = None
-
-    @property
-    def in_flight(self) -> int:
-        return self._max_in_flight - self._in_flight.value
 
     def url_for(self, path: str) -> str:
         if path.startswith(("http://", "https://")):

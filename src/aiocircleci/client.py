@@ -24,7 +24,6 @@ from ._config import (
     RetryPolicy,
     Timeout,
 )
-from ._http import Response
 from ._limiter import RateLimiter
 from ._ratelimit import RateLimitInfo
 from ._requester import Requester, RequestStats
@@ -198,19 +197,6 @@ class Client(
         """
         result: T = await self._requester.call(method, path, params=params, json=json, type=type)
         return result
-
-    async def request_raw(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        body: bytes | None = None,
-    ) -> Response:
-        """Like ``request`` but returns the undecoded response."""
-        return await self._requester.send(
-            method, self._requester.url_for(path), params=params, body=body
-        )
 
     @property
     def transport(self) -> Transport:
