@@ -1,7 +1,8 @@
 """The layering the house style promises, checked from the source.
 
-CLI -> mirror -> (client | downloader) -> transport; only the transport uses
-aiohttp's client; the emulator (aiocircleci.testing) never imports the client.
+CLI -> mirror -> (client | downloader) -> send path -> transport; only the
+transport uses aiohttp's client; API calls and downloads share one send path
+and one retry decision; the emulator (aiocircleci.testing) never imports the client.
 """
 
 from __future__ import annotations
@@ -56,6 +57,67 @@ def test_only_the_transport_imports_aiohttps_client() -> None:
     assert users == {"_transport.py"}
 
 
+def _client_side_sources() -> dict[str, ast.Module]:
+    return {
+        str(f.relative_to(PACKAGE)): ast.parse(f.read_text(encoding="utf-8"))
+        for f in sorted(PACKAGE.rglob("*.py"))
+        if not str(f.relative_to(PACKAGE)).startswith("testing/")
+    }
+
+
+def _calls_to(tree: ast.AST, attr: str) -> int:
+    return sum(
+        1
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute | ast.Name)
+        and (node.func.attr if isinstance(node.func, ast.Attribute) else node.func.id) == attr
+    )
+
+
+def _strings(tree: ast.AST) -> set[str]:
+    return {
+        n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+    }
+
+
+def test_one_send_path_puts_requests_on_the_wire_and_places_the_token() -> None:
+    sources = _client_side_sources()
+    # Only the send path hands a request to a transport...
+    senders = {name for name, tree in sources.items() if _calls_to(tree, "stream")}
+    assert senders == {"_send.py"}
+    # ...and only it knows the token header: nobody else can place the token.
+    placers = {name for name, tree in sources.items() if "Circle-Token" in _strings(tree)}
+    assert placers == {"_send.py"}
+    # Redirects are followed in one place.
+    joiners = {name for name, tree in sources.items() if _calls_to(tree, "urljoin")}
+    assert joiners == {"_send.py"}
+
+
+def test_the_downloader_builds_no_requests_of_its_own() -> None:
+    tree = _client_side_sources()["download.py"]
+    imports = _modules("download.py")["download.py"]
+    # It sends through Sender.open, and adds only Range / If-Range and its body handling.
+    assert _calls_to(tree, "open") >= 1
+    assert "aiocircleci._send.Sender" in imports
+    # No redirect handling and no token placement of its own.
+    assert not {"Location", "Circle-Token"} & _strings(tree)
+    assert _calls_to(tree, "stream") == 0
+    assert _calls_to(tree, "parse_retry_after") == 0
+    assert _calls_to(tree, "backoff_delay") == 0
+    assert not {"time.time", "time.monotonic", "time.perf_counter"} & {
+        ast.unparse(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)
+    }, "the downloader reads its injected clock, never the wall clock"
+
+
+def test_api_calls_and_downloads_ask_one_retry_decision() -> None:
+    sources = _client_side_sources()
+    askers = {name for name, tree in sources.items() if _calls_to(tree, "decide")}
+    assert askers == {"_requester.py", "download.py"}
+    backoff = {name for name, tree in sources.items() if _calls_to(tree, "backoff_delay")}
+    assert backoff == {"_retry.py"}
+
+
 def test_the_emulator_never_imports_the_client_side() -> None:
     client_side = (
         "aiocircleci.client",
@@ -75,6 +137,13 @@ def test_lower_layers_never_import_higher_ones() -> None:
     higher = {
         "_transport.py": ("aiocircleci.client", "aiocircleci.download", "aiocircleci.mirror"),
         "_requester.py": ("aiocircleci.client", "aiocircleci.download", "aiocircleci.mirror"),
+        "_send.py": (
+            "aiocircleci.client",
+            "aiocircleci.download",
+            "aiocircleci.mirror",
+            "aiocircleci._requester",
+            "aiocircleci._transport",
+        ),
         "client.py": ("aiocircleci.download", "aiocircleci.mirror", "aiocircleci.cli"),
         "download.py": ("aiocircleci.mirror", "aiocircleci.cli", "aiocircleci.testing"),
         "mirror.py": ("aiocircleci.cli", "aiocircleci.testing"),
@@ -84,8 +153,22 @@ def test_lower_layers_never_import_higher_ones() -> None:
         bad = sorted(i for i in modules[name] if i.startswith(forbidden))
         assert bad == [], f"{name} imports {bad}"
     # The bottom floor: values and arithmetic that import nothing above them.
-    bottom = ("models/", "_ratelimit.py", "_http.py", "_config.py", "errors.py", "_slug.py")
-    allowed = ("aiocircleci.models", "aiocircleci.errors", "aiocircleci._config")
+    bottom = (
+        "models/",
+        "_ratelimit.py",
+        "_http.py",
+        "_auth.py",
+        "_config.py",
+        "errors.py",
+        "_slug.py",
+    )
+    allowed = (
+        "aiocircleci.models",
+        "aiocircleci.errors",
+        "aiocircleci._config",
+        "aiocircleci._auth",
+        "aiocircleci._http",
+    )
     for name, imports in modules.items():
         if name.startswith(bottom):
             bad = sorted(

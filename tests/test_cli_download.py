@@ -160,7 +160,8 @@ def test_plain_display_writes_one_clean_line_per_finished_file() -> None:
         error = DownloadError("bad \x1b[2Jthing")
         display(DownloadFailed(_result("b\x07", FileStatus.FAILED, error)))
     lines = stream.getvalue().splitlines()
-    assert lines == ["done a (10 B)", "failed b?: bad ?[2Jthing"]
+    # Control characters print as visible escapes, never as themselves.
+    assert lines == ["done a (10 B)", "failed b\\x07: bad \\x1b[2Jthing"]
     assert display.bytes == 10
 
 

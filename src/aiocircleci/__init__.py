@@ -16,13 +16,16 @@ from ._auth import Token
 from ._config import (
     DEFAULT_BASE_URL,
     DEFAULT_LIMITS,
+    DEFAULT_MAX_BODY_SIZE,
     DEFAULT_RETRY,
     DEFAULT_TIMEOUT,
     Limits,
     RetryPolicy,
     Timeout,
 )
+from ._http import Headers, Request, Response
 from ._limiter import RateLimiter
+from ._mock import MockTransport
 from ._pagination import PaginationWarning, Paginator
 from ._ratelimit import RateLimitInfo
 from ._slug import ProjectSlug
@@ -57,6 +60,8 @@ from .errors import (
     IncompleteDownload,
     NotFound,
     RateLimited,
+    RedirectError,
+    ResponseTooLarge,
     ServerError,
     TimeoutError,
     TransportError,
@@ -71,6 +76,7 @@ __version__ = "0.1.0"
 __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_LIMITS",
+    "DEFAULT_MAX_BODY_SIZE",
     "DEFAULT_RETRY",
     "DEFAULT_TIMEOUT",
     "APIError",
@@ -98,10 +104,12 @@ __all__ = [
     "FileStatus",
     "Forbidden",
     "Globs",
+    "Headers",
     "IncompleteDownload",
     "Limits",
     "Mirror",
     "MirrorReport",
+    "MockTransport",
     "NotFound",
     "PaginationWarning",
     "Paginator",
@@ -109,6 +117,10 @@ __all__ = [
     "RateLimitInfo",
     "RateLimited",
     "RateLimiter",
+    "RedirectError",
+    "Request",
+    "Response",
+    "ResponseTooLarge",
     "RetryPolicy",
     "Selection",
     "ServerError",

@@ -1,31 +1,68 @@
-"""Small frozen configuration values with their defaults."""
+"""Small frozen configuration values with their defaults, and the one place
+that reads the environment (``from_env``)."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from ._auth import Token, token_from_env
+from .errors import ConfigurationError
 
 __all__ = [
+    "ARTIFACT_HOSTS_ENV",
+    "BASE_URL_ENV_VARS",
+    "CONNECT_TIMEOUT_ENV",
+    "DEFAULT_ARTIFACT_HOSTS",
     "DEFAULT_BASE_URL",
     "DEFAULT_LIMITS",
+    "DEFAULT_MAX_BODY_SIZE",
     "DEFAULT_RETRY",
     "DEFAULT_TIMEOUT",
-    "BASE_URL_ENV_VARS",
+    "MAX_BODY_SIZE_ENV",
+    "READ_TIMEOUT_ENV",
+    "TOTAL_TIMEOUT_ENV",
+    "Config",
     "Limits",
     "RetryPolicy",
     "Timeout",
+    "check_base_url",
+    "from_env",
 ]
 
 DEFAULT_BASE_URL = "https://circleci.com/api/v2"
 BASE_URL_ENV_VARS = ("CIRCLECI_BASE_URL",)
+# Artifact URLs live on these hosts; private projects need the token there.
+DEFAULT_ARTIFACT_HOSTS = ("*.circle-artifacts.com",)
+ARTIFACT_HOSTS_ENV = "CIRCLECI_ARTIFACT_HOSTS"
+# Seconds (decimals allowed) and bytes; each overrides one default.
+CONNECT_TIMEOUT_ENV = "CIRCLECI_CONNECT_TIMEOUT"
+READ_TIMEOUT_ENV = "CIRCLECI_READ_TIMEOUT"
+TOTAL_TIMEOUT_ENV = "CIRCLECI_TIMEOUT"
+MAX_BODY_SIZE_ENV = "CIRCLECI_MAX_BODY_SIZE"
+# A page of the API is tens of KiB; 32 MiB leaves a wide margin and keeps a
+# hostile body (a gzip bomb, an endless stream) well under 100 MiB of RSS.
+DEFAULT_MAX_BODY_SIZE = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
 class Timeout:
-    """Seconds allowed to connect, between two reads, and for a whole buffered request."""
+    """Seconds allowed to connect, between two reads, and for a whole API call.
+
+    ``total`` is the deadline of one API call including its retries of failures
+    (5xx, dropped connections, timeouts) and their backoff: a server that sends
+    its headers and then stalls gives the user an error after ``total`` seconds
+    (one minute by default: three 20-second reads), not after five reads. Waits
+    a server asked for with a 429 are bounded by ``RetryPolicy.max_elapsed``
+    instead. Downloads stream for as long as bytes keep coming: only
+    ``connect`` and ``read`` apply to them.
+    """
 
     connect: float = 10.0
-    read: float = 60.0
-    total: float | None = 120.0
+    read: float = 20.0
+    total: float | None = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +73,9 @@ class Limits:
     limits; 10/s with a burst of 20 stays clear of the 429s users report at
     sustained polling). ``max_in_flight`` caps concurrent API requests,
     ``max_connections_per_host`` caps the connection pool. ``adaptive`` halves the
-    rate after each 429 and raises it slowly again.
+    rate after each 429 and raises it slowly again. ``max_body_size`` caps an
+    API response body in decompressed bytes (``ResponseTooLarge`` past it);
+    artifact downloads stream to disk and have no cap.
     """
 
     rate: float = 10.0
@@ -44,6 +83,7 @@ class Limits:
     max_in_flight: int = 16
     max_connections_per_host: int = 32
     adaptive: bool = False
+    max_body_size: int = DEFAULT_MAX_BODY_SIZE
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,3 +112,82 @@ class RetryPolicy:
 DEFAULT_TIMEOUT = Timeout()
 DEFAULT_LIMITS = Limits()
 DEFAULT_RETRY = RetryPolicy()
+
+
+def check_base_url(base_url: str) -> str:
+    """``base_url`` without a trailing slash; ``ConfigurationError`` if it is not one."""
+    try:
+        parts = urlsplit(base_url)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+        _ = parts.port  # raises on a port out of range
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ConfigurationError(
+            f"invalid base URL {base_url!r}: expected http(s)://host[:port]/api/v2"
+        )
+    if parts.username or parts.password or parts.query:
+        raise ConfigurationError("the base URL must not carry credentials or a query")
+    return base_url.rstrip("/")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config:
+    """What the environment says: base URL, token, artifact hosts, timeouts, body cap.
+
+    ``artifact_hosts`` always starts with ``DEFAULT_ARTIFACT_HOSTS``.
+    """
+
+    base_url: str = DEFAULT_BASE_URL
+    token: Token | None = None
+    artifact_hosts: tuple[str, ...] = DEFAULT_ARTIFACT_HOSTS
+    timeout: Timeout = DEFAULT_TIMEOUT
+    limits: Limits = DEFAULT_LIMITS
+
+
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        raise ConfigurationError(f"${name} must be a positive number, not {text[:40]!r}")
+    return value
+
+
+def from_env(environ: Mapping[str, str] | None = None, *, base_url: str | None = None) -> Config:
+    """The configuration from ``environ`` (default: ``os.environ``), read once.
+
+    ``CIRCLECI_BASE_URL`` (unless ``base_url`` is given), ``CIRCLE_TOKEN`` then
+    ``CIRCLECI_TOKEN``, ``CIRCLECI_ARTIFACT_HOSTS`` (comma-separated exact
+    origins or https host globs, added to ``*.circle-artifacts.com``),
+    ``CIRCLECI_CONNECT_TIMEOUT``, ``CIRCLECI_READ_TIMEOUT``, ``CIRCLECI_TIMEOUT``
+    (seconds) and ``CIRCLECI_MAX_BODY_SIZE`` (bytes). Unset means the default.
+    """
+    env = os.environ if environ is None else environ
+    if base_url is None:
+        for name in BASE_URL_ENV_VARS:
+            value = env.get(name, "").strip()
+            if value:
+                base_url = value
+                break
+        else:
+            base_url = DEFAULT_BASE_URL
+    extra = tuple(h.strip() for h in env.get(ARTIFACT_HOSTS_ENV, "").split(",") if h.strip())
+    d = DEFAULT_TIMEOUT
+    timeout = Timeout(
+        connect=_number(env, CONNECT_TIMEOUT_ENV, d.connect),
+        read=_number(env, READ_TIMEOUT_ENV, d.read),
+        total=_number(env, TOTAL_TIMEOUT_ENV, d.total) if d.total is not None else None,
+    )
+    max_body = int(_number(env, MAX_BODY_SIZE_ENV, DEFAULT_MAX_BODY_SIZE))
+    return Config(
+        base_url=check_base_url(base_url),
+        token=token_from_env(env),
+        artifact_hosts=(*DEFAULT_ARTIFACT_HOSTS, *extra),
+        timeout=timeout,
+        limits=Limits(max_body_size=max_body),
+    )

@@ -3,9 +3,10 @@ speaks aiohttp. Pure data and small helpers about URLs and origins."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 __all__ = [
@@ -13,6 +14,8 @@ __all__ = [
     "Headers",
     "Request",
     "Response",
+    "StreamResponse",
+    "Transport",
     "origin_of",
     "redact_url",
 ]
@@ -87,19 +90,68 @@ class Response:
         return f"<Response {self.status} {redact_url(self.url)}>"
 
 
+class StreamResponse(Protocol):
+    """A response whose body is read chunk by chunk, as the server sent it
+    (no Content-Encoding is undone). ``url`` is the URL that was requested."""
+
+    status: int
+    reason: str
+    headers: Headers
+    url: str
+
+    def iter_chunks(self) -> AsyncIterator[bytes]:
+        """Body chunks as they arrive; typed errors (``TransportError``) only."""
+        ...
+
+    def close(self) -> None:
+        """Drop the connection: it is never reused (a body that broke its framing)."""
+        ...
+
+
+class Transport(Protocol):
+    """Sends one request, follows nothing, and hands back the response unread.
+
+    The aiohttp implementation is ``_transport.AiohttpTransport``; tests of the
+    request path without sockets use ``MockTransport``. Failures are typed
+    (``TransportError`` and its subclasses), never a library's own exception.
+    """
+
+    def stream(self, request: Request) -> AbstractAsyncContextManager[StreamResponse]: ...
+
+    async def aclose(self) -> None: ...
+
+
+def _port(parts: Any) -> int | None:
+    try:
+        port: int | None = parts.port
+    except ValueError:  # out of range or not a number: no origin can match it
+        return -1
+    return port
+
+
 def origin_of(url: str) -> tuple[str, str, int]:
-    """``(scheme, host, port)`` of a URL, with the default port filled in."""
-    parts = urlsplit(url)
+    """``(scheme, host, port)`` of a URL, with the default port filled in.
+
+    A port that is not a valid number gives ``-1``, which matches no origin.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # "Invalid IPv6 URL" and the like
+        return "", "", -1
     scheme = parts.scheme.lower()
-    port = parts.port or {"http": 80, "https": 443}.get(scheme, 0)
+    port = _port(parts) or {"http": 80, "https": 443}.get(scheme, 0)
     return scheme, (parts.hostname or "").lower(), port
 
 
 def redact_url(url: str) -> str:
     """The URL without user info and query, which may hold credentials or signatures."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<invalid URL>"
     netloc = parts.hostname or ""
-    if parts.port:
-        netloc = f"{netloc}:{parts.port}"
+    port = _port(parts)
+    if port:
+        netloc = f"{netloc}:{port}" if port > 0 else f"{netloc}:<invalid port>"
     query = "…" if parts.query else ""
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))

@@ -1,8 +1,8 @@
 """The request path every API call takes.
 
-limiter → in-flight cap → transport → rate-limit headers → retry decision →
-typed error or decoded body. Redirects are followed here, by hand, and the
-token is attached afresh for each hop only where the origin policy allows it.
+limiter → in-flight cap → the one send path (``_send.Sender``: token per hop,
+redirects by hand, capped body) → rate-limit headers → the one retry decision
+(``_retry.decide``) → typed error or decoded body.
 """
 
 from __future__ import annotations
@@ -13,18 +13,17 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
-from urllib.parse import urljoin
 
 import anyio
 import msgspec
 
-from ._auth import OriginPolicy, Token
-from ._config import RetryPolicy
-from ._http import Headers, Request, Response, origin_of, redact_url
+from ._auth import Token
+from ._config import DEFAULT_MAX_BODY_SIZE, DEFAULT_TIMEOUT, RetryPolicy, Timeout
+from ._http import Headers, Request, Response, StreamResponse, Transport, redact_url
 from ._limiter import RateLimiter
-from ._ratelimit import RateLimitInfo, parse_rate_limit_headers, parse_retry_after
-from ._retry import backoff_delay, retryable_status
-from ._transport import Transport
+from ._ratelimit import RateLimitInfo, parse_rate_limit_headers
+from ._retry import GiveUp, Outcome, decide
+from ._send import MAX_REDIRECTS, Budget, Sender
 from .errors import APIError, DecodeError, RateLimited, TransportError, error_for_status
 from .models._base import decoder
 
@@ -33,8 +32,6 @@ __all__ = ["MAX_REDIRECTS", "RequestStats", "Requester", "error_message"]
 T = TypeVar("T")
 log = logging.getLogger("aiocircleci")
 
-MAX_REDIRECTS = 5
-_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 # Response headers worth keeping on an APIError; request headers never are.
 _KEPT_HEADERS = ("Retry-After", "X-Request-Id", "RateLimit-Remaining", "X-RateLimit-Remaining")
 
@@ -49,8 +46,11 @@ class RequestStats:
     by_status: dict[int, int] = field(default_factory=dict)
 
 
-def error_message(response: Response) -> str:
-    """A one-line message from an error body: ``{"message": ...}``, ``{"error": ...}`` or text."""
+def error_message(response: Response, token: Token | None = None) -> str:
+    """A one-line message from an error body: ``{"message": ...}``, ``{"error": ...}`` or text.
+
+    A token the server echoes back is replaced by ``****``.
+    """
     text = ""
     try:
         data = msgspec.json.decode(response.body)
@@ -68,6 +68,8 @@ def error_message(response: Response) -> str:
                     break
         elif isinstance(data, str):
             text = data
+    if token is not None:
+        text = text.replace(token.reveal(), "****")
     text = " ".join(text.split())
     if not text:
         text = response.reason or f"HTTP {response.status}"
@@ -86,28 +88,40 @@ class Requester:
         limiter: RateLimiter,
         max_in_flight: int,
         retry: RetryPolicy,
-        token_policy: OriginPolicy,
+        timeout: Timeout = DEFAULT_TIMEOUT,
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         rng: random.Random | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self._base_prefix = self.base_url + "/"
         self._token = token
         self.transport = transport
         self.limiter = limiter
         # fast_acquire: a free slot is taken without yielding to the event loop,
         # which a CapacityLimiter does twice per request.
-        self._in_flight = anyio.Semaphore(max_in_flight, fast_acquire=True)
+        in_flight = anyio.Semaphore(max_in_flight, fast_acquire=True)
         self._retry = retry
-        self._policy = token_policy
+        self._timeout = timeout
+        self._max_body = max_body_size
         self._clock = clock
         self._wall_clock = wall_clock
         self._sleep = sleep
         self._rng = rng or random.Random()
         self.stats = RequestStats()
         self.rate_limit: RateLimitInfo | None = None
+        # The token goes only to the API origin; a redirect elsewhere drops it.
+        self.sender = Sender(
+            transport,
+            token=token,
+            trusted_prefix=self.base_url + "/",
+            headers={"Accept": "application/json", "Accept-Encoding": "gzip, deflate"},
+            gate_for=lambda url: limiter,
+            slot_for=lambda url: in_flight,
+            on_response=self._observe,
+            clock=clock,
+        )
 
     def url_for(self, path: str) -> str:
         if path.startswith(("http://", "https://")):
@@ -115,15 +129,6 @@ class Requester:
         if not path.startswith("/"):
             path = "/" + path
         return self.base_url + path
-
-    def auth_headers(self, url: str) -> dict[str, str]:
-        """The token header for ``url``, or nothing when its origin is not trusted."""
-        if self._token is None:
-            return {}
-        # Every API call starts with the base URL: no need to parse it again.
-        if url.startswith(self._base_prefix) or self._policy.allows(url):
-            return {"Circle-Token": self._token.reveal()}
-        return {}
 
     async def call(
         self,
@@ -157,112 +162,60 @@ class Requester:
     ) -> Response:
         """Send with limits, retries and redirects; raise a typed error on failure."""
         method = method.upper()
-        query = _query(params)
-        request = Request(method, url, query, {}, body)
+        extra = dict(headers or {})
+        if body is not None:
+            extra["Content-Type"] = "application/json"
+        request = Request(method, url, _query(params), extra, body)
+        budget = Budget(self._timeout.total, self._clock)
         started = self._clock()
         attempt = 0  # failures (5xx, transport) so far
         limited = 0  # 429s so far
         while True:
+            self.stats.requests += 1
+            response: Response | None = None
             try:
-                response = await self._send_following_redirects(request, headers)
-            except TransportError:
-                if not request.idempotent or not self._may_retry(attempt, started, 0.0):
-                    raise
-                await self._backoff(attempt)
-                attempt += 1
-                continue
-            status = response.status
-            if status < 400:
-                self.limiter.on_success()
-                return response
-            if status == 429:
-                wait = parse_retry_after(
-                    response.headers.get("Retry-After"),
-                    now=self._wall_clock(),
-                    maximum=self._retry.max_retry_after,
-                )
-                if wait is None:
-                    wait = backoff_delay(limited, self._retry, self._rng)
+                answer = await self.sender.fetch(request, limit=self._max_body, budget=budget)
+            except TransportError as exc:
+                log.debug("%s %s failed: %s", method, redact_url(url), exc)
+                outcome = Outcome(error=exc)
+            else:
+                status = answer.status
+                self.stats.by_status[status] = self.stats.by_status.get(status, 0) + 1
+                if status < 400:
+                    self.limiter.on_success()
+                    return answer
+                response = answer
+                outcome = Outcome(status, retry_after=answer.headers.get("Retry-After"))
+            decision = decide(
+                outcome,
+                attempt=attempt,
+                limited=limited,
+                method=method,
+                elapsed=self._clock() - started,
+                policy=self._retry,
+                rng=self._rng,
+                now=self._wall_clock(),
+                time_left=budget.left(),
+            )
+            if isinstance(decision, GiveUp):
+                if response is None:
+                    assert outcome.error is not None
+                    raise outcome.error
+                raise self._error(request, response, retry_after=decision.retry_after)
+            self.stats.retries += 1
+            if decision.cool_down:
+                assert response is not None
                 self.stats.rate_limited += 1
                 limited += 1
                 # Every task of this client waits, not only this request's retry.
-                self.limiter.cool_down(wait)
-                log.info("429 from %s; cooling down %.2fs", redact_url(response.url), wait)
-                elapsed = self._clock() - started + wait
-                if limited < self._retry.max_rate_limited and elapsed <= self._retry.max_elapsed:
-                    self.stats.retries += 1
-                    continue
-                raise self._error(request, response, retry_after=wait)
-            if retryable_status(status, idempotent=request.idempotent, policy=self._retry):
-                if self._may_retry(attempt, started, 0.0):
-                    await self._backoff(attempt)
-                    attempt += 1
-                    continue
-            raise self._error(request, response)
+                self.sender.cool_down(response.url, decision.wait)
+                log.info("429 from %s; cooling down %.2fs", redact_url(response.url), decision.wait)
+            else:
+                attempt += 1
+                budget.add(decision.wait)
+                await self._sleep(decision.wait)
 
-    def _may_retry(self, attempt: int, started: float, wait: float) -> bool:
-        if attempt + 1 >= self._retry.max_attempts:
-            return False
-        return self._clock() - started + wait <= self._retry.max_elapsed
-
-    async def _backoff(self, attempt: int) -> None:
-        self.stats.retries += 1
-        await self._sleep(backoff_delay(attempt, self._retry, self._rng))
-
-    async def _send_following_redirects(
-        self, request: Request, extra_headers: Mapping[str, str] | None
-    ) -> Response:
-        hops = 0
-        response: Response | None = None
-        while hops <= MAX_REDIRECTS:
-            await self.limiter.acquire()
-            headers = {"Accept": "application/json"}
-            if request.body is not None:
-                headers["Content-Type"] = "application/json"
-            if extra_headers:
-                headers.update(extra_headers)
-            headers.update(self.auth_headers(request.url))
-            sent = Request(request.method, request.url, request.params, headers, request.body)
-            response = await self._send_once(sent)
-            if response is None:
-                continue
-            self._observe(response)
-            location = response.headers.get("Location")
-            if response.status not in _REDIRECTS or not location:
-                return response
-            target = urljoin(response.url, location)
-            if origin_of(target)[0] not in ("http", "https"):
-                return response
-            method = "GET" if response.status == 303 else request.method
-            body = None if response.status == 303 else request.body
-            # The query of the original request is already in response.url.
-            request = Request(method, target, (), {}, body)
-            hops += 1
-        assert response is not None
-        return response
-
-    async def _send_once(self, request: Request) -> Response | None:
-        """One attempt on the wire; ``None`` when a cool-down began while it queued."""
-        async with self._in_flight:
-            if self.limiter.cooldown_remaining() > 0:
-                # A 429 arrived while this request waited for a slot: it must
-                # not leave before the cool-down ends.
-                return None
-            t0 = self._clock()
-            self.stats.requests += 1
-            try:
-                response = await self.transport.send(request)
-            except TransportError as exc:
-                log.debug("%s %s failed: %s", request.method, redact_url(request.url), exc)
-                raise
-        self.stats.by_status[response.status] = self.stats.by_status.get(response.status, 0) + 1
-        if log.isEnabledFor(logging.DEBUG):  # redact_url is not free; skip it when unused
-            elapsed = self._clock() - t0
-            url = redact_url(request.url)
-            log.debug("%s %s -> %d in %.3fs", request.method, url, response.status, elapsed)
-        return response
-
-    def _observe(self, response: Response) -> None:
+    def _observe(self, response: StreamResponse) -> None:
         info = parse_rate_limit_headers(response.headers, now=self._wall_clock())
         if info is not None:
             self.rate_limit = info
@@ -279,7 +232,7 @@ class Requester:
         }
         if cls is RateLimited:
             kwargs["retry_after"] = retry_after
-        return cls(response.status, error_message(response), **kwargs)
+        return cls(response.status, error_message(response, self._token), **kwargs)
 
     def __repr__(self) -> str:
         return f"<Requester {self.base_url} limiter={self.limiter!r}>"

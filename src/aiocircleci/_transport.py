@@ -1,26 +1,27 @@
-"""The one module that speaks aiohttp's client.
+"""The one module that speaks aiohttp's client: ``AiohttpTransport``.
 
-Everything above it deals in ``_http.Request`` / ``_http.Response`` values and
-in our own exceptions. Redirects are never followed here: the layers above
-follow them by hand, because only they know which origins may see the token.
+Everything above it deals in ``_http.Request`` / ``_http.StreamResponse`` values
+and in our own exceptions. Redirects are never followed here, and no
+Content-Encoding is undone here: the send path (``_send.py``) follows redirects
+by hand, because only it knows which origins may see the token, and it inflates
+bodies itself, so that a size cap counts the bytes that reach memory.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import aiohttp
 from yarl import URL
 
 from ._config import DEFAULT_LIMITS, DEFAULT_TIMEOUT, Limits, Timeout
-from ._http import Headers, Request, Response, redact_url
+from ._http import Headers, Request, redact_url
 from .errors import ConnectError, TimeoutError, TransportError
 
-__all__ = ["StreamResponse", "Transport"]
+__all__ = ["AiohttpStream", "AiohttpTransport"]
 
 
 def _translate(exc: BaseException, request: Request) -> TransportError:
@@ -39,18 +40,41 @@ def _translate(exc: BaseException, request: Request) -> TransportError:
         return ConnectError(
             f"cannot connect: {exc.os_error.strerror or 'refused'}", method=method, url=url
         )
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return ConnectError("malformed HTTP response", method=method, url=url)
     if isinstance(exc, aiohttp.ClientConnectionError | ConnectionError | OSError):
         return ConnectError(f"connection failed ({type(exc).__name__})", method=method, url=url)
-    if isinstance(exc, aiohttp.InvalidURL):
+    if isinstance(exc, aiohttp.InvalidURL | ValueError):
         return ConnectError("invalid URL", method=method, url=url)
     return TransportError(f"HTTP failure ({type(exc).__name__})", method=method, url=url)
 
 
-_FAILURES = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
+# ValueError: yarl and aiohttp raise it for URLs and header values they refuse.
+_FAILURES = (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError)
 
 
-class StreamResponse:
-    """A response whose body is read chunk by chunk (used by downloads)."""
+class _StrictConnector(aiohttp.TCPConnector):
+    """A connector that never reuses a connection on which bytes arrived unasked.
+
+    A server that sends more than it announced (an extra response after a body)
+    leaves that response queued on the idle connection; aiohttp would hand it to
+    the next request on that connection as its answer. Such a connection is
+    closed instead.
+    """
+
+    async def _get(self, key: Any, traces: Any) -> Any:
+        while True:
+            conn = await super()._get(key, traces)
+            if conn is None:
+                return None
+            protocol = conn.protocol
+            if protocol is None or not protocol.should_close:
+                return conn
+            conn.close()
+
+
+class AiohttpStream:
+    """A response whose body is read chunk by chunk, as sent (no decompression)."""
 
     __slots__ = ("_request", "_response", "headers", "reason", "status", "url")
 
@@ -78,20 +102,64 @@ class StreamResponse:
         except _FAILURES as exc:
             raise _translate(exc, self._request) from exc
 
-    async def read(self) -> bytes:
-        try:
-            return await self._response.read()
-        except _FAILURES as exc:
-            raise _translate(exc, self._request) from exc
+    def close(self) -> None:
+        self._response.close()
 
     def __repr__(self) -> str:
-        return f"<StreamResponse {self.status} {redact_url(self.url)}>"
+        return f"<AiohttpStream {self.status} {redact_url(self.url)}>"
 
 
-class Transport:
+class _Exchange:
+    """``async with transport.stream(request) as response``: one request on the wire."""
+
+    __slots__ = ("_cm", "_request", "_response", "_transport")
+
+    def __init__(self, transport: AiohttpTransport, request: Request) -> None:
+        self._transport = transport
+        self._request = request
+        self._cm: Any = None
+        self._response: aiohttp.ClientResponse | None = None
+
+    async def __aenter__(self) -> AiohttpStream:
+        request = self._request
+        transport = self._transport
+        try:
+            self._cm = transport._ensure_session().request(
+                request.method,
+                transport._url(request),
+                headers=dict(request.headers),
+                data=request.body,
+                allow_redirects=False,
+                auto_decompress=False,
+                timeout=transport._client_timeout,
+            )
+            self._response = resp = await self._cm.__aenter__()
+        except _FAILURES as exc:
+            raise _translate(exc, request) from exc
+        return AiohttpStream(resp, request)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        resp = self._response
+        if resp is not None and not resp.content.at_eof():
+            # An abandoned body must not go back to the pool half-read.
+            resp.close()
+        try:
+            await self._cm.__aexit__(exc_type, exc, tb)
+        except _FAILURES:
+            pass
+
+
+class AiohttpTransport:
     """Sends requests over one aiohttp session, owned or borrowed.
 
-    A borrowed session (passed in by the caller) is never closed here.
+    A borrowed session (passed in by the caller) is never closed here, and its
+    connector is the caller's: only an owned session gets the connector that
+    refuses to reuse a connection on which a server sent more than it announced.
     """
 
     def __init__(
@@ -104,17 +172,12 @@ class Transport:
     ) -> None:
         self._session = session
         self._owned = session is None
-        self._timeout = timeout
         self._limits = limits
         self._user_agent = user_agent
-        self._timeouts = {
-            buffered: aiohttp.ClientTimeout(
-                total=timeout.total if buffered else None,
-                sock_connect=timeout.connect,
-                sock_read=timeout.read,
-            )
-            for buffered in (True, False)
-        }
+        # The call's deadline (Timeout.total) is kept above, across retries.
+        self._client_timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=timeout.connect, sock_read=timeout.read
+        )
 
     async def __aenter__(self) -> Self:
         self._ensure_session()
@@ -130,7 +193,7 @@ class Transport:
 
     def _ensure_session(self) -> aiohttp.ClientSession:
         if self._session is None or (self._owned and self._session.closed):
-            connector = aiohttp.TCPConnector(
+            connector = _StrictConnector(
                 limit=0,
                 limit_per_host=self._limits.max_connections_per_host,
                 ttl_dns_cache=300,
@@ -140,6 +203,7 @@ class Transport:
                 headers={"User-Agent": self._user_agent},
                 # Cookies would let one response change what later requests carry.
                 cookie_jar=aiohttp.DummyCookieJar(),
+                auto_decompress=False,
             )
         return self._session
 
@@ -147,63 +211,16 @@ class Transport:
         if self._owned and self._session is not None and not self._session.closed:
             await self._session.close()
 
-    def _client_timeout(self, *, buffered: bool) -> aiohttp.ClientTimeout:
-        return self._timeouts[buffered]
-
     def _url(self, request: Request) -> URL:
         url = URL(request.url, encoded=True)
         if request.params:
             url = url.extend_query(request.params)
         return url
 
-    async def send(self, request: Request) -> Response:
-        """Send a request and read the whole body."""
-        session = self._ensure_session()
-        try:
-            async with session.request(
-                request.method,
-                self._url(request),
-                headers=dict(request.headers),
-                data=request.body,
-                allow_redirects=False,
-                timeout=self._client_timeout(buffered=True),
-            ) as resp:
-                body = await resp.read()
-                return Response(
-                    status=resp.status,
-                    headers=Headers(resp.headers.items()),
-                    body=body,
-                    url=str(resp.url),
-                    reason=resp.reason or "",
-                )
-        except _FAILURES as exc:
-            raise _translate(exc, request) from exc
-
-    @asynccontextmanager
-    async def stream(self, request: Request) -> AsyncIterator[StreamResponse]:
-        """Send a request and hand over the body unread, undecoded (identity)."""
-        session = self._ensure_session()
-        try:
-            cm = session.request(
-                request.method,
-                self._url(request),
-                headers=dict(request.headers),
-                data=request.body,
-                allow_redirects=False,
-                auto_decompress=False,
-                timeout=self._client_timeout(buffered=False),
-            )
-            resp = await cm.__aenter__()
-        except _FAILURES as exc:
-            raise _translate(exc, request) from exc
-        try:
-            yield StreamResponse(resp, request)
-        finally:
-            if not resp.content.at_eof():
-                # An abandoned body must not go back to the pool half-read.
-                resp.close()
-            await cm.__aexit__(None, None, None)
+    def stream(self, request: Request) -> _Exchange:
+        """Send a request; the response's body is left unread and undecoded."""
+        return _Exchange(self, request)
 
     def __repr__(self) -> str:
         state = "owned" if self._owned else "borrowed"
-        return f"<Transport {state} session>"
+        return f"<AiohttpTransport {state} session>"

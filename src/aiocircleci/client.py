@@ -2,33 +2,30 @@
 
 from __future__ import annotations
 
-import os
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
-from urllib.parse import urlsplit
 
 import anyio
 
 from . import _api
-from ._auth import OriginPolicy, Token, token_from_env
+from ._auth import OriginPolicy, Token
 from ._config import (
-    BASE_URL_ENV_VARS,
-    DEFAULT_BASE_URL,
     DEFAULT_LIMITS,
     DEFAULT_RETRY,
-    DEFAULT_TIMEOUT,
     Limits,
     RetryPolicy,
     Timeout,
+    check_base_url,
+    from_env,
 )
+from ._http import Transport
 from ._limiter import RateLimiter
 from ._ratelimit import RateLimitInfo
 from ._requester import Requester, RequestStats
-from ._transport import Transport
-from .errors import ConfigurationError
+from ._transport import AiohttpTransport
 
 if TYPE_CHECKING:
     # Only for the annotation of a borrowed session: _transport.py alone talks to aiohttp.
@@ -37,25 +34,6 @@ if TYPE_CHECKING:
 __all__ = ["Client"]
 
 T = TypeVar("T")
-
-
-def _resolve_base_url(base_url: str | None) -> str:
-    if base_url is None:
-        for name in BASE_URL_ENV_VARS:
-            value = os.environ.get(name, "").strip()
-            if value:
-                base_url = value
-                break
-        else:
-            base_url = DEFAULT_BASE_URL
-    parts = urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigurationError(
-            f"invalid base URL {base_url!r}: expected http(s)://host[:port]/api/v2"
-        )
-    if parts.username or parts.password or parts.query:
-        raise ConfigurationError("the base URL must not carry credentials or a query")
-    return base_url.rstrip("/")
 
 
 class Client(
@@ -93,7 +71,10 @@ class Client(
     ``session``: an aiohttp session to borrow; the client never closes it.
     ``limiter``: a ``RateLimiter`` to share one budget among several clients;
     by default each client gets its own from ``limits``. The token is sent only
-    to the API origin (and, by the downloader, to ``artifact_hosts``).
+    to the API origin (and, by the downloader, to ``artifact_hosts``, which
+    default to ``*.circle-artifacts.com`` plus ``$CIRCLECI_ARTIFACT_HOSTS``).
+    ``transport``: anything with the ``Transport`` shape, such as
+    ``MockTransport`` for tests without sockets (then ``session`` is unused).
     """
 
     def __init__(
@@ -105,24 +86,31 @@ class Client(
         limiter: RateLimiter | None = None,
         limits: Limits = DEFAULT_LIMITS,
         retry: RetryPolicy = DEFAULT_RETRY,
-        timeout: Timeout = DEFAULT_TIMEOUT,
-        artifact_hosts: Iterable[str] = ("*.circle-artifacts.com",),
+        timeout: Timeout | None = None,
+        artifact_hosts: Iterable[str] | None = None,
+        transport: Transport | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         rng: random.Random | None = None,
     ) -> None:
-        self.base_url = _resolve_base_url(base_url)
+        config = from_env(base_url=base_url)
+        self.base_url = check_base_url(config.base_url)
         if isinstance(token, str):
             token = Token(token)
-        self._token = token if token is not None else token_from_env()
+        self._token = token if token is not None else config.token
         self.limits = limits
-        self.timeout = timeout
+        # None: the environment's timeouts ($CIRCLECI_*TIMEOUT), else the defaults.
+        self.timeout = timeout = config.timeout if timeout is None else timeout
         self.limiter = limiter or RateLimiter(
             limits.rate, limits.burst, adaptive=limits.adaptive, clock=clock, sleep=sleep
         )
-        self._transport = Transport(session, timeout=timeout, limits=limits)
-        self._artifact_hosts = tuple(artifact_hosts)
+        self._transport: Transport = transport or AiohttpTransport(
+            session, timeout=timeout, limits=limits
+        )
+        self._artifact_hosts = (
+            config.artifact_hosts if artifact_hosts is None else tuple(artifact_hosts)
+        )
         self._requester = Requester(
             base_url=self.base_url,
             token=self._token,
@@ -130,7 +118,8 @@ class Client(
             limiter=self.limiter,
             max_in_flight=limits.max_in_flight,
             retry=retry,
-            token_policy=OriginPolicy([self.base_url]),
+            timeout=timeout,
+            max_body_size=limits.max_body_size,
             clock=clock,
             wall_clock=wall_clock,
             sleep=sleep,
@@ -165,7 +154,6 @@ class Client(
         return self._token
 
     async def __aenter__(self) -> Self:
-        await self._transport.__aenter__()
         return self
 
     async def __aexit__(

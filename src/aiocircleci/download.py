@@ -19,8 +19,11 @@ the expected size and sha256, when given) before ``os.replace`` gives it its
 final name. A file under its final name is therefore always complete. A dropped
 connection resumes with ``Range`` + ``If-Range``; a 200 answer to a range request
 starts over; a later run resumes a ``.part`` left behind (its validator is kept
-in ``NAME.part.meta``). Redirects are followed by hand, and the token goes only
-to origins the ``OriginPolicy`` allows, never to wherever a redirect leads.
+in ``NAME.part.meta``). Requests go through the one send path (``_send.Sender``):
+redirects are followed by hand, and the token goes, hop by hop, only to origins
+the ``OriginPolicy`` allows, never to wherever a redirect leads. Retries follow
+the one retry decision (``_retry.decide``); a 429 holds every download from
+that host. The downloader adds only ``Range``/``If-Range`` and its body handling.
 
 Progress is reported through subscriber callbacks (``DownloadEvent`` values);
 nothing here prints.
@@ -34,6 +37,7 @@ import enum
 import errno
 import hashlib
 import json
+import math
 import os
 import random
 import time
@@ -43,7 +47,6 @@ from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path, PurePosixPath
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Self, TypeVar
-from urllib.parse import urljoin, urlsplit
 
 import aiofiles
 import anyio
@@ -53,11 +56,12 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from ._auth import OriginPolicy, Token
 from ._config import DEFAULT_RETRY, DEFAULT_TIMEOUT, Limits, RetryPolicy, Timeout
-from ._http import Request, origin_of, redact_url
+from ._http import Request, StreamResponse, Transport, origin_of, redact_url
+from ._limiter import RateLimiter
 from ._paths import PathClaims, resolve_inside, safe_relpath
-from ._ratelimit import parse_retry_after
-from ._retry import backoff_delay
-from ._transport import StreamResponse, Transport
+from ._retry import GiveUp, Outcome, decide
+from ._send import MAX_REDIRECTS, Sender
+from ._transport import AiohttpTransport
 from .errors import (
     APIError,
     ChecksumMismatch,
@@ -103,12 +107,10 @@ DEFAULT_CHUNK_SIZE: Final = 256 * 1024
 # Bodies up to this size are written on the event loop in one go: measured on
 # ext4, open + write + rename of 16 KiB takes ~20 us, far less than a thread hop.
 DEFAULT_INLINE_LIMIT: Final = 64 * 1024
-MAX_REDIRECTS: Final = 5
 # How often an expired pre-signed URL is fetched anew through the artifact URL.
 MAX_REFETCHES: Final = 3
 # Cleanup after a cancellation gets this long (seconds) to close files.
 CLOSE_TIMEOUT: Final = 5.0
-_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _FATAL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
 _PART = ".part"
 _NO_LIMIT: contextlib.nullcontext[None] = contextlib.nullcontext()
@@ -454,6 +456,9 @@ class Downloader:
         opener: Opener = nofollow_opener,
         sleep: Callable[[float], Any] = anyio.sleep,
         rng: random.Random | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        transport: Transport | None = None,
     ) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
@@ -463,7 +468,7 @@ class Downloader:
         self._workers = workers
         per_host = max_connections_per_host or workers
         self._per_host = per_host
-        self._transport = Transport(
+        self._transport: Transport = transport or AiohttpTransport(
             session,
             timeout=timeout,
             limits=Limits(max_connections_per_host=per_host),
@@ -488,7 +493,21 @@ class Downloader:
         self._subscribers: list[Subscriber] = list(subscribers)
         self._keep = keep_results
         self._sleep = sleep
+        self._clock = clock
+        self._wall_clock = wall_clock
         self._rng = rng or random.Random()
+        # One gate per origin: a 429 from a host holds every download from it.
+        self._gates: dict[tuple[str, str, int], RateLimiter] = {}
+        self._sender = Sender(
+            self._transport,
+            token=token,
+            policy=policy,
+            # Byte counts and offsets must be the stored bytes.
+            headers={"Accept-Encoding": "identity"},
+            gate_for=self._gate,
+            slot_for=self._host_slot,
+            clock=clock,
+        )
         self._claims = PathClaims()
         self.report = DownloadReport()
         self._executor: ThreadPoolExecutor | None = None
@@ -538,7 +557,7 @@ class Downloader:
         if not root.is_dir() or not os.access(root, os.W_OK | os.X_OK):
             raise DiskError(f"the destination {self.dest} is not a writable directory")
         self._dest_root = root
-        self._started = time.perf_counter()
+        self._started = self._clock()
         self._executor = ThreadPoolExecutor(
             max_workers=self._open_files, thread_name_prefix="aiocircleci-files"
         )
@@ -546,7 +565,6 @@ class Downloader:
             max_buffer_size=self._queue_size
         )
         self._send = send
-        await self._transport.__aenter__()
         tg = anyio.create_task_group()
         await tg.__aenter__()
         self._tg = tg
@@ -573,7 +591,7 @@ class Downloader:
                 await self._transport.aclose()
             if self._executor is not None:
                 self._executor.shutdown(wait=True, cancel_futures=True)
-            self.report.seconds = time.perf_counter() - self._started
+            self.report.seconds = self._clock() - self._started
         if self._fatal is not None:
             raise self._fatal
 
@@ -685,27 +703,23 @@ class Downloader:
             self._dirs[parent_rel] = parent
         return os.path.join(parent, rel.name)
 
-    def _host_slot(self, url: str) -> anyio.CapacityLimiter | contextlib.nullcontext[None]:
+    def _host_slot(self, url: str) -> anyio.CapacityLimiter | None:
         if not self._limit_hosts:
-            return _NO_LIMIT
+            return None
         origin = origin_of(url)
         limiter = self._hosts.get(origin)
         if limiter is None:
             limiter = self._hosts[origin] = anyio.CapacityLimiter(self._per_host)
         return limiter
 
-    def _headers(
-        self, url: str, *, token: bool, offset: int, validator: str | None
-    ) -> dict[str, str]:
-        headers = {"Accept-Encoding": "identity"}
-        if token and self._token is not None and self._policy is not None:
-            if self._policy.allows(url):
-                headers["Circle-Token"] = self._token.reveal()
-        if offset > 0:
-            headers["Range"] = f"bytes={offset}-"
-            if validator:
-                headers["If-Range"] = validator
-        return headers
+    def _gate(self, url: str) -> RateLimiter:
+        origin = origin_of(url)
+        gate = self._gates.get(origin)
+        if gate is None:
+            gate = self._gates[origin] = RateLimiter(
+                math.inf, 1, clock=self._clock, sleep=self._sleep
+            )
+        return gate
 
 
 class _Job:
@@ -722,6 +736,7 @@ class _Job:
         "request",
         "started",
         "target",
+        "url",
         "validator",
     )
 
@@ -737,6 +752,7 @@ class _Job:
         self.pending: asyncio.Future[None] | None = None
         self.attempts = 0
         self.started = False
+        self.url = request.url  # the URL that answered last (a 429 cools its origin)
 
     def failed(self, error: CircleCIError) -> FileResult:
         return FileResult(
@@ -812,8 +828,9 @@ class _Job:
         dl, request = self.dl, self.request
         policy = dl._retry
         failures = 0
+        limited = 0
         refetches = 0
-        deadline = time.monotonic() + policy.max_elapsed
+        started = dl._clock()
         while True:
             self.attempts += 1
             try:
@@ -832,71 +849,63 @@ class _Job:
             except _Restart:
                 await self._restart()
                 failures += 1
-                error: CircleCIError = IncompleteDownload(
-                    "the server ignored the range request", url=redact_url(request.url)
-                )
-                delay = 0.0
+                if failures >= policy.max_attempts:
+                    return self.failed(
+                        IncompleteDownload(
+                            "the server ignored the range request", url=redact_url(request.url)
+                        )
+                    )
+                continue
             except ChecksumMismatch as exc:
                 resumed = self.offset > 0 and failures == 0
                 await self._restart()
                 if not resumed:
                     return self.failed(exc)
                 failures += 1
-                error, delay = exc, 0.0
-            except (TransportError, IncompleteDownload) as exc:
-                failures += 1
-                error = exc
-                delay = backoff_delay(failures - 1, policy, dl._rng)
-            except APIError as exc:
-                if not (exc.status == 429 or exc.status in policy.retry_statuses):
+                if failures >= policy.max_attempts:
                     return self.failed(exc)
-                failures += 1
+                continue
+            except (TransportError, IncompleteDownload) as exc:
+                error: CircleCIError = exc
+                outcome = Outcome(error=exc)
+            except APIError as exc:
                 error = exc
-                delay = backoff_delay(failures - 1, policy, dl._rng)
-                retry_after = parse_retry_after(
-                    exc.headers.get("Retry-After"), now=time.time(), maximum=policy.max_retry_after
-                )
-                if retry_after is not None:
-                    delay = max(delay, retry_after)
-            if failures >= policy.max_attempts or time.monotonic() + delay > deadline:
+                outcome = Outcome(exc.status, retry_after=exc.headers.get("Retry-After"))
+            decision = decide(
+                outcome,
+                attempt=failures,
+                limited=limited,
+                method="GET",
+                elapsed=dl._clock() - started,
+                policy=policy,
+                rng=dl._rng,
+                now=dl._wall_clock(),
+            )
+            if isinstance(decision, GiveUp):
                 return self.failed(error)
-            if delay > 0:
-                await dl._sleep(delay)
+            if decision.cool_down:
+                # Every download from that host waits, not only this one.
+                limited += 1
+                dl._sender.cool_down(self.url, decision.wait)
+            else:
+                failures += 1
+                if decision.wait > 0:
+                    await dl._sleep(decision.wait)
 
     async def _fetch(self) -> FileResult:
-        dl, request = self.dl, self.request
-        url = request.url
-        first_origin = origin_of(url)
-        for hop in range(MAX_REDIRECTS + 1):
-            # The token never follows a redirect to another origin, trusted or not.
-            headers = dl._headers(
-                url,
-                token=hop == 0 or origin_of(url) == first_origin,
-                offset=self.offset,
-                validator=self.validator,
-            )
-            async with (
-                dl._host_slot(url),
-                dl._transport.stream(Request("GET", url, headers=headers)) as resp,
-            ):
-                if resp.status in _REDIRECTS:
-                    location = resp.headers.get("Location")
-                    if not location:
-                        raise DownloadError(
-                            f"HTTP {resp.status} without a Location", url=redact_url(url)
-                        )
-                    url = urljoin(url, location)
-                    if urlsplit(url).scheme not in ("http", "https"):
-                        raise DownloadError(
-                            "redirected to a non-HTTP URL", url=redact_url(request.url)
-                        )
-                    continue
-                if resp.status == 403 and hop > 0:
-                    raise _Expired
-                return await self._receive(resp, url)
-        raise DownloadError(
-            f"more than {MAX_REDIRECTS} redirects", url=redact_url(request.url), path=self.rel
-        )
+        headers: dict[str, str] = {}
+        if self.offset > 0:
+            headers["Range"] = f"bytes={self.offset}-"
+            if self.validator:
+                headers["If-Range"] = self.validator
+        self.url = self.request.url
+        request = Request("GET", self.request.url, headers=headers)
+        async with self.dl._sender.open(request) as exchange:
+            resp = exchange.response
+            self.url = resp.url
+            if resp.status == 403 and exchange.redirects > 0:
+                raise _Expired
+            return await self._receive(resp, resp.url)
 
     async def _receive(self, resp: StreamResponse, url: str) -> FileResult:
         dl, request = self.dl, self.request
@@ -1008,6 +1017,8 @@ class _Job:
                     await self._flush(buffer)
             raise
         if total is not None and self.offset > total:
+            # The framing is broken: that connection must never serve another request.
+            resp.close()
             await self._restart()
             raise IncompleteDownload(
                 f"received more than the {total} bytes announced",

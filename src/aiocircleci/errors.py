@@ -4,9 +4,11 @@
 
     CircleCIError
     ├── ConfigurationError           missing token, malformed base URL
-    ├── TransportError               the request never got an HTTP answer
-    │   ├── ConnectError             refused, reset, DNS, TLS
-    │   └── TimeoutError             connect or read timed out
+    ├── TransportError               the request got no usable HTTP answer
+    │   ├── ConnectError             refused, reset, DNS, TLS, a broken response
+    │   ├── TimeoutError             connect, read or the call's deadline ran out
+    │   ├── RedirectError            too many redirects, or one to a bad URL
+    │   └── ResponseTooLarge         a body past the size cap (decompressed)
     ├── APIError(status, message, method, url)
     │   ├── BadRequest               400
     │   ├── Unauthorized             401
@@ -48,6 +50,8 @@ __all__ = [
     "IncompleteDownload",
     "NotFound",
     "RateLimited",
+    "RedirectError",
+    "ResponseTooLarge",
     "ServerError",
     "TimeoutError",
     "TransportError",
@@ -85,6 +89,18 @@ class ConnectError(TransportError):
 
 class TimeoutError(TransportError):  # noqa: A001 - deliberately ours, subclassing CircleCIError
     """The connection or a read timed out."""
+
+
+class RedirectError(TransportError):
+    """A redirect that is not followed: too many of them, or to a URL that is not http(s)."""
+
+
+class ResponseTooLarge(TransportError):
+    """A response body longer than the cap (``limit`` bytes, counted decompressed)."""
+
+    def __init__(self, message: str, *, limit: int = 0, method: str = "", url: str = "") -> None:
+        super().__init__(message, method=method, url=url)
+        self.limit = limit
 
 
 class APIError(CircleCIError):

@@ -17,6 +17,7 @@ from typing import Protocol
 
 from .. import errors
 from ._common import EXIT_FAILED, EXIT_USAGE, GLOBAL_DEFAULTS, CLIError, global_options
+from ._text import RedactingStream, Redactor, clean
 
 
 class _Command(Protocol):
@@ -106,11 +107,31 @@ def _message(exc: BaseException) -> tuple[str, int]:
 
 
 def run(argv: list[str]) -> int:
+    """Run one command: every line it prints goes through the token redactor."""
+    redactor = Redactor()
+    stdout, stderr = sys.stdout, sys.stderr
+    sys.stdout = RedactingStream(stdout, redactor)
+    sys.stderr = RedactingStream(stderr, redactor)
+    try:
+        return _run(argv, redactor)
+    finally:
+        sys.stdout, sys.stderr = stdout, stderr
+
+
+def _fail(exc: BaseException) -> int:
+    line, code = _message(exc)
+    # Error text can quote a server (a message, a reason): escape it.
+    print(f"aiocircleci: {clean(line)}", file=sys.stderr)
+    return code
+
+
+def _run(argv: list[str], redactor: Redactor) -> int:
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     for name, default in GLOBAL_DEFAULTS.items():
         if not hasattr(args, name):
             setattr(args, name, default)
+    args.redactor = redactor
     logging.basicConfig(
         level=logging.DEBUG
         if args.verbose >= 2
@@ -133,10 +154,6 @@ def run(argv: list[str]) -> int:
         if isinstance(first, KeyboardInterrupt):
             print("aiocircleci: interrupted", file=sys.stderr)
             return 130
-        line, code = _message(first)
-        print(f"aiocircleci: {line}", file=sys.stderr)
-        return code
+        return _fail(first)
     except Exception as exc:  # noqa: BLE001 - the one boundary where errors become lines
-        line, code = _message(exc)
-        print(f"aiocircleci: {line}", file=sys.stderr)
-        return code
+        return _fail(exc)

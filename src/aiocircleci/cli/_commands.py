@@ -31,6 +31,7 @@ from ._common import (
 )
 from ._download import ARTIFACT_HOSTS_ENV
 from ._progress import ProgressDisplay, print_summary
+from ._text import clean as _clean
 
 __all__ = ["parse_param", "register"]
 
@@ -123,11 +124,6 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
     for row in cells:
         out.write("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n")
     out.flush()
-
-
-def _clean(text: str) -> str:
-    # Names come from servers; never let them move the cursor.
-    return "".join(ch if ch.isprintable() else "?" for ch in text)
 
 
 def _text(value: object) -> str:
@@ -339,5 +335,5 @@ def _me(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(user)
     else:
-        print(f"{_clean(user.login)} ({_clean(user.name)}) {user.id}")
+        print(_clean(f"{user.login} ({user.name}) {user.id}"))
     return EXIT_OK

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import os
+import dataclasses
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -11,8 +11,8 @@ from typing import Any, TypeVar
 
 import anyio
 
-from .._auth import TOKEN_ENV_VARS, Token, token_from_env
-from .._config import DEFAULT_LIMITS, Limits
+from .._auth import TOKEN_ENV_VARS, Token
+from .._config import DEFAULT_LIMITS, Config, Limits, from_env
 from ..client import Client
 from ..errors import ConfigurationError
 
@@ -22,6 +22,7 @@ __all__ = [
     "EXIT_USAGE",
     "CLIError",
     "emit_json",
+    "env_config",
     "global_options",
     "load_token",
     "make_client",
@@ -80,6 +81,22 @@ GLOBAL_DEFAULTS: dict[str, Any] = {
 }
 
 
+def env_config(args: argparse.Namespace) -> Config:
+    """The environment's configuration, with ``--base-url`` over ``$CIRCLECI_BASE_URL``."""
+    try:
+        return from_env(base_url=getattr(args, "base_url", None) or None)
+    except ConfigurationError as exc:
+        raise CLIError(str(exc)) from exc
+
+
+def _secret(args: argparse.Namespace, token: Token | None) -> Token | None:
+    """Tell the output streams about the token, so that no printed line shows it."""
+    redactor = getattr(args, "redactor", None)
+    if token is not None and redactor is not None:
+        redactor.add(token.reveal())
+    return token
+
+
 def load_token(args: argparse.Namespace) -> Token | None:
     """The token from ``--token-file``, else ``CIRCLE_TOKEN`` / ``CIRCLECI_TOKEN``.
 
@@ -95,13 +112,10 @@ def load_token(args: argparse.Namespace) -> Token | None:
         if not text:
             raise CLIError(f"token file {path} is empty")
         try:
-            return Token(text.splitlines()[0])
+            return _secret(args, Token(text.splitlines()[0]))
         except ConfigurationError as exc:
             raise CLIError(f"token file {path}: {exc}") from exc
-    try:
-        return token_from_env()
-    except ConfigurationError as exc:
-        raise CLIError(str(exc)) from exc
+    return _secret(args, env_config(args).token)
 
 
 def require_token(args: argparse.Namespace) -> Token:
@@ -118,14 +132,15 @@ def make_client(
     limits: Limits = DEFAULT_LIMITS,
     artifact_hosts: tuple[str, ...] = (),
 ) -> Client:
-    """A client configured from the global options (base URL, token)."""
-    base_url = getattr(args, "base_url", None) or os.environ.get("CIRCLECI_BASE_URL") or None
+    """A client configured from the environment and the global options (base URL, token)."""
+    config = env_config(args)
     try:
         return Client(
             token if token is not None else require_token(args),
-            base_url=base_url,
-            limits=limits,
-            artifact_hosts=("*.circle-artifacts.com", *artifact_hosts),
+            base_url=config.base_url,
+            limits=dataclasses.replace(limits, max_body_size=config.limits.max_body_size),
+            timeout=config.timeout,
+            artifact_hosts=(*config.artifact_hosts, *artifact_hosts),
         )
     except ConfigurationError as exc:
         raise CLIError(str(exc)) from exc

@@ -19,17 +19,22 @@ from urllib.parse import unquote, urlsplit
 import anyio
 
 from .._auth import OriginPolicy
-from .._config import DEFAULT_BASE_URL
+from .._config import ARTIFACT_HOSTS_ENV
 from .._http import redact_url
 from ..download import Downloader, DownloadRequest, FileResult, FileStatus
 from ..errors import DownloadError
-from ._common import EXIT_FAILED, EXIT_OK, CLIError, emit_json, load_token, run_async
+from ._common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    CLIError,
+    emit_json,
+    env_config,
+    load_token,
+    run_async,
+)
 from ._progress import ProgressDisplay, print_summary
 
-__all__ = ["register", "run"]
-
-DEFAULT_ARTIFACT_HOSTS = ("*.circle-artifacts.com",)
-ARTIFACT_HOSTS_ENV = "CIRCLECI_ARTIFACT_HOSTS"
+__all__ = ["ARTIFACT_HOSTS_ENV", "register", "run"]
 
 
 def register(
@@ -67,10 +72,8 @@ def register(
 
 
 def _policy(args: argparse.Namespace) -> OriginPolicy:
-    base_url = getattr(args, "base_url", None) or os.environ.get("CIRCLECI_BASE_URL")
-    extra = [h.strip() for h in os.environ.get(ARTIFACT_HOSTS_ENV, "").split(",") if h.strip()]
-    hosts = [*DEFAULT_ARTIFACT_HOSTS, *extra, *args.artifact_host]
-    return OriginPolicy.for_hosts(base_url or DEFAULT_BASE_URL, hosts)
+    config = env_config(args)
+    return OriginPolicy.for_hosts(config.base_url, [*config.artifact_hosts, *args.artifact_host])
 
 
 def request_for_url(url: str) -> DownloadRequest:

@@ -49,6 +49,7 @@ from ._common import (
 )
 from ._download import ARTIFACT_HOSTS_ENV
 from ._progress import DisplayMode, ProgressDisplay, format_bytes, print_summary
+from ._text import clean as _clean
 
 __all__ = ["api_limits", "check_dest", "register", "run", "stats_line"]
 
@@ -209,8 +210,8 @@ def _selection(args: argparse.Namespace) -> Selection:
 
 
 def _artifact_hosts(args: argparse.Namespace) -> tuple[str, ...]:
-    extra = [h.strip() for h in os.environ.get(ARTIFACT_HOSTS_ENV, "").split(",") if h.strip()]
-    return (*extra, *args.artifact_host)
+    # $CIRCLECI_ARTIFACT_HOSTS is read with the rest of the environment (from_env).
+    return tuple(args.artifact_host)
 
 
 def stats_line(client: Client, report: MirrorReport | None = None) -> str:
@@ -369,8 +370,3 @@ def report_json(report: MirrorReport) -> dict[str, object]:
         ]
         body["planned_bytes"] = report.planned_bytes
     return body
-
-
-def _clean(text: str) -> str:
-    # Names come from servers; never let them move the cursor.
-    return "".join(ch if ch.isprintable() else "?" for ch in text)

@@ -27,6 +27,7 @@ from ..download import (
     DownloadSkipped,
     DownloadStarted,
 )
+from ._text import clean as _clean
 
 __all__ = ["DisplayMode", "ProgressDisplay", "format_bytes", "print_summary"]
 
@@ -204,11 +205,6 @@ class ProgressDisplay:
 
 def _short(path: str, width: int = 40) -> str:
     return path if len(path) <= width else "…" + path[-(width - 1) :]
-
-
-def _clean(text: str) -> str:
-    # Paths and reasons come from servers; never let them move the cursor.
-    return "".join(ch if ch.isprintable() else "?" for ch in text)
 
 
 def print_summary(

@@ -1,0 +1,98 @@
+"""``MockTransport``: requests answered in memory by a function, without sockets.
+
+As httpx's ``MockTransport``: ``Client(transport=MockTransport(handler))`` sends
+every request through the whole request path (rate limiter, token policy,
+redirects, retries, body limits, decoding) and then, instead of the network, to
+``handler(request) -> Response`` (a plain or an async function). Integration
+tests use the emulator over real sockets; this is for unit tests of the path.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable
+from types import TracebackType
+
+from ._http import Headers, Request, Response
+
+__all__ = ["MockTransport"]
+
+Handler = Callable[[Request], Response | Awaitable[Response]]
+_CHUNK = 64 * 1024
+
+
+class _MockStream:
+    __slots__ = ("_body", "closed", "headers", "reason", "status", "url")
+
+    def __init__(self, response: Response, request: Request) -> None:
+        self.status = response.status
+        self.reason = response.reason
+        self.headers = response.headers
+        self.url = request.url
+        self._body = response.body
+        self.closed = False
+
+    async def iter_chunks(self) -> AsyncIterator[bytes]:
+        body = self._body
+        for start in range(0, len(body), _CHUNK):
+            if self.closed:
+                return
+            yield body[start : start + _CHUNK]
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class _MockExchange:
+    __slots__ = ("_request", "_transport")
+
+    def __init__(self, transport: MockTransport, request: Request) -> None:
+        self._transport = transport
+        self._request = request
+
+    async def __aenter__(self) -> _MockStream:
+        self._transport.requests.append(self._request)
+        answer = self._transport.handler(self._request)
+        response = await answer if inspect.isawaitable(answer) else answer
+        assert isinstance(response, Response)
+        return _MockStream(response, self._request)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
+
+
+class MockTransport:
+    """Answers each request with ``handler(request)``; keeps every request sent.
+
+    ``requests`` lists what reached the transport, headers included, so a test
+    can see which hop carried the token. Bodies are handed over in 64 KiB chunks.
+    """
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+        self.requests: list[Request] = []
+
+    def stream(self, request: Request) -> _MockExchange:
+        return _MockExchange(self, request)
+
+    async def aclose(self) -> None:
+        return None
+
+    @staticmethod
+    def response(
+        status: int = 200,
+        body: bytes = b"",
+        headers: dict[str, str] | None = None,
+        *,
+        url: str = "",
+    ) -> Response:
+        """A ``Response`` to return from a handler."""
+        return Response(status, Headers(headers or {}), body, url)
+
+    def __repr__(self) -> str:
+        return f"<MockTransport {len(self.requests)} requests>"
