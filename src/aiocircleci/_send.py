@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from types import TracebackType
@@ -343,20 +343,18 @@ class _Inflater:
     def __init__(self) -> None:
         self._z = zlib.decompressobj(_GZIP_OR_ZLIB)
 
-    def feed(self, data: bytes) -> list[bytes]:
-        pieces: list[bytes] = []
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        """The inflated pieces of ``data``, produced lazily: a caller that stops
+        early (past its cap) never makes the rest."""
         z = self._z
-        while data:
+        while data and not z.eof:
             piece = z.decompress(data, _PIECE)
             if piece:
-                pieces.append(piece)
+                yield piece
             tail = z.unconsumed_tail
             if not piece and tail == data:
-                break
+                return
             data = tail
-            if z.eof:
-                break
-        return pieces
 
 
 async def read_body(
