@@ -175,3 +175,23 @@ def test_lower_layers_never_import_higher_ones() -> None:
                 i for i in imports if i.startswith("aiocircleci") and not i.startswith(allowed)
             )
             assert bad == [], f"{name} imports {bad}"
+
+
+def test_the_environment_is_read_in_one_place_and_defaults_are_written_once() -> None:
+    sources = _client_side_sources()
+    readers = {
+        name
+        for name, tree in sources.items()
+        if any(
+            isinstance(n, ast.Attribute) and n.attr in ("environ", "getenv") for n in ast.walk(tree)
+        )
+    }
+    # _auth.token_from_env is what _config.from_env calls for the token.
+    assert readers == {"_config.py", "_auth.py"}
+    for literal in ("*.circle-artifacts.com", "CIRCLECI_BASE_URL", "CIRCLECI_ARTIFACT_HOSTS"):
+        holders = {
+            name
+            for name, tree in sources.items()
+            if any(isinstance(n, ast.Constant) and n.value == literal for n in ast.walk(tree))
+        }
+        assert holders == {"_config.py"}, literal

@@ -22,9 +22,11 @@ _CHUNK = 64 * 1024
 
 
 class _MockStream:
-    __slots__ = ("_body", "closed", "headers", "reason", "status", "url")
+    __slots__ = ("_body", "_request", "_transport", "closed", "headers", "reason", "status", "url")
 
-    def __init__(self, response: Response, request: Request) -> None:
+    def __init__(self, response: Response, request: Request, transport: MockTransport) -> None:
+        self._transport = transport
+        self._request = request
         self.status = response.status
         self.reason = response.reason
         self.headers = response.headers
@@ -40,7 +42,9 @@ class _MockStream:
             yield body[start : start + _CHUNK]
 
     def close(self) -> None:
-        self.closed = True
+        if not self.closed:
+            self.closed = True
+            self._transport.closed.append(self._request)
 
 
 class _MockExchange:
@@ -55,7 +59,7 @@ class _MockExchange:
         answer = self._transport.handler(self._request)
         response = await answer if inspect.isawaitable(answer) else answer
         assert isinstance(response, Response)
-        return _MockStream(response, self._request)
+        return _MockStream(response, self._request, self._transport)
 
     async def __aexit__(
         self,
@@ -70,12 +74,15 @@ class MockTransport:
     """Answers each request with ``handler(request)``; keeps every request sent.
 
     ``requests`` lists what reached the transport, headers included, so a test
-    can see which hop carried the token. Bodies are handed over in 64 KiB chunks.
+    can see which hop carried the token. ``closed`` lists the requests whose
+    response the send path closed (over a network, that connection would be
+    dropped, never reused). Bodies are handed over in 64 KiB chunks.
     """
 
     def __init__(self, handler: Handler) -> None:
         self.handler = handler
         self.requests: list[Request] = []
+        self.closed: list[Request] = []
 
     def stream(self, request: Request) -> _MockExchange:
         return _MockExchange(self, request)

@@ -165,9 +165,11 @@ def _int(value: str | None) -> int | None:
     if value is None:
         return None
     try:
-        return int(float(value.strip().split(",")[0].split(";")[0]))
+        number = float(value.strip().split(",")[0].split(";")[0])
     except ValueError:
         return None
+    # "1e309" is a float (inf), and "nan" too: neither is a count.
+    return int(number) if math.isfinite(number) else None
 
 
 def _min(*values: int | None) -> int | None:
@@ -207,6 +209,8 @@ def parse_rate_limit_headers(headers: Mapping[str, str], *, now: float) -> RateL
         try:
             value = float(raw.strip())
         except ValueError:
+            continue
+        if not math.isfinite(value):
             continue
         if value > 86_400 * 365:
             value = max(0.0, value - now)
