@@ -13,7 +13,6 @@ import anyio
 from . import _api
 from ._auth import OriginPolicy, Token
 from ._config import (
-    DEFAULT_LIMITS,
     DEFAULT_RETRY,
     Limits,
     RetryPolicy,
@@ -84,7 +83,7 @@ class Client(
         base_url: str | None = None,
         session: aiohttp.ClientSession | None = None,
         limiter: RateLimiter | None = None,
-        limits: Limits = DEFAULT_LIMITS,
+        limits: Limits | None = None,
         retry: RetryPolicy = DEFAULT_RETRY,
         timeout: Timeout | None = None,
         artifact_hosts: Iterable[str] | None = None,
@@ -99,7 +98,8 @@ class Client(
         if isinstance(token, str):
             token = Token(token)
         self._token = token if token is not None else config.token
-        self.limits = limits
+        # None: the defaults, with the environment's body cap ($CIRCLECI_MAX_BODY_SIZE).
+        self.limits = limits = config.limits if limits is None else limits
         # None: the environment's timeouts ($CIRCLECI_*TIMEOUT), else the defaults.
         self.timeout = timeout = config.timeout if timeout is None else timeout
         self.limiter = limiter or RateLimiter(
