@@ -59,13 +59,18 @@ class Headers(Mapping[str, str]):
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """One HTTP request. ``url`` is absolute and already percent-encoded."""
+    """One HTTP request. ``url`` is absolute and already percent-encoded.
+
+    ``timeout``: seconds this one exchange may take in all, body included (what
+    is left of a call's deadline); a transport raises ``TimeoutError`` past it.
+    """
 
     method: str
     url: str
     params: tuple[tuple[str, str], ...] = ()
     headers: Mapping[str, str] = field(default_factory=dict)
     body: bytes | None = None
+    timeout: float | None = None
 
     @property
     def idempotent(self) -> bool:
@@ -101,6 +106,11 @@ class StreamResponse(Protocol):
 
     def iter_chunks(self) -> AsyncIterator[bytes]:
         """Body chunks as they arrive; typed errors (``TransportError``) only."""
+        ...
+
+    async def read(self) -> bytes:
+        """The whole body at once. Only for a body whose length is known and
+        already checked against a cap (Content-Length without Content-Encoding)."""
         ...
 
     def close(self) -> None:

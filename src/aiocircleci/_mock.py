@@ -9,11 +9,15 @@ tests use the emulator over real sockets; this is for unit tests of the path.
 
 from __future__ import annotations
 
+import builtins
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
 
-from ._http import Headers, Request, Response
+import anyio
+
+from ._http import Headers, Request, Response, redact_url
+from .errors import TimeoutError
 
 __all__ = ["MockTransport"]
 
@@ -41,6 +45,9 @@ class _MockStream:
                 return
             yield body[start : start + _CHUNK]
 
+    async def read(self) -> bytes:
+        return b"".join([chunk async for chunk in self.iter_chunks()])
+
     def close(self) -> None:
         if not self.closed:
             self.closed = True
@@ -55,11 +62,23 @@ class _MockExchange:
         self._request = request
 
     async def __aenter__(self) -> _MockStream:
-        self._transport.requests.append(self._request)
-        answer = self._transport.handler(self._request)
-        response = await answer if inspect.isawaitable(answer) else answer
+        request = self._request
+        self._transport.requests.append(request)
+        answer = self._transport.handler(request)
+        if inspect.isawaitable(answer):
+            try:
+                with anyio.fail_after(request.timeout):
+                    response = await answer
+            except builtins.TimeoutError:
+                raise TimeoutError(
+                    "timed out: no answer within the call's deadline",
+                    method=request.method,
+                    url=redact_url(request.url),
+                ) from None
+        else:
+            response = answer
         assert isinstance(response, Response)
-        return _MockStream(response, self._request, self._transport)
+        return _MockStream(response, request, self._transport)
 
     async def __aexit__(
         self,

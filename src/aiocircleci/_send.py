@@ -23,8 +23,6 @@ from types import TracebackType
 from typing import Protocol
 from urllib.parse import urljoin
 
-import anyio
-
 from ._auth import OriginPolicy, Token
 from ._http import Request, Response, StreamResponse, Transport, origin_of, redact_url
 from .errors import ConnectError, DecodeError, RedirectError, ResponseTooLarge, TimeoutError
@@ -225,7 +223,7 @@ class Sender:
 
 
 class _Open:
-    __slots__ = ("_budget", "_cm", "_request", "_scope", "_sender", "_slot", "_started")
+    __slots__ = ("_budget", "_cm", "_request", "_sender", "_slot", "_started")
 
     def __init__(self, sender: Sender, request: Request, budget: Budget | None) -> None:
         self._sender = sender
@@ -233,26 +231,24 @@ class _Open:
         self._budget = budget
         self._cm: AbstractAsyncContextManager[StreamResponse] | None = None
         self._slot: _Slot | None = None
-        self._scope: anyio.CancelScope | None = None
         self._started = 0.0
 
     async def __aenter__(self) -> Exchange:
         sender, request = self._sender, self._request
         extra = request.headers
-        first_origin = origin_of(request.url)
         for hop in range(sender.max_redirects + 1):
             self._slot = await sender._admit(request.url)
             # The token never follows a redirect to another origin, trusted or not.
-            token = hop == 0 or origin_of(request.url) == first_origin
-            sent = Request(
-                request.method,
-                request.url,
-                request.params,
-                sender.headers_for(request.url, extra, token=token),
-                request.body,
-            )
+            token = hop == 0 or origin_of(request.url) == origin_of(self._request.url)
             try:
-                self._begin()
+                sent = Request(
+                    request.method,
+                    request.url,
+                    request.params,
+                    sender.headers_for(request.url, extra, token=token),
+                    request.body,
+                    self._begin(),
+                )
                 cm = sender.transport.stream(sent)
                 response = await cm.__aenter__()
                 self._cm = cm
@@ -276,13 +272,13 @@ class _Open:
             f"more than {sender.max_redirects} redirects", url=redact_url(self._request.url)
         )
 
-    def _begin(self) -> None:
-        """Start the hop's clock; with a budget, its deadline covers the body too."""
+    def _begin(self) -> float | None:
+        """Start the hop's clock; what is left of the call's deadline, body included."""
         self._started = self._sender._clock()
         left = self._budget.left() if self._budget is not None else None
-        if left is not None:
-            self._scope = anyio.CancelScope(deadline=anyio.current_time() + max(left, 0.0))
-            self._scope.__enter__()
+        if left is not None and left <= 0:
+            raise _deadline(self._request, self._budget)
+        return left
 
     async def _exit(
         self,
@@ -292,20 +288,14 @@ class _Open:
     ) -> None:
         cm, self._cm = self._cm, None
         slot, self._slot = self._slot, None
-        scope, self._scope = self._scope, None
         try:
             if cm is not None:
-                with anyio.CancelScope(shield=True):
-                    await cm.__aexit__(exc_type, exc, tb)
+                await cm.__aexit__(exc_type, exc, tb)
         finally:
             if self._budget is not None:
                 self._budget.add(self._sender._clock() - self._started)
             if slot is not None:
                 slot.release()
-        if scope is not None:
-            scope.__exit__(exc_type, exc, tb)
-            if scope.cancelled_caught:
-                raise _deadline(self._request, self._budget) from None
 
     async def __aexit__(
         self,
@@ -366,7 +356,6 @@ async def read_body(
     ``ResponseTooLarge`` as soon as it is passed, with the connection closed.
     More bytes than Content-Length close the connection too (``ConnectError``).
     """
-    url = redact_url(response.url)
     headers = response.headers
     encoding = (headers.get("Content-Encoding") or "").strip().lower()
     length_text = headers.get("Content-Length")
@@ -376,10 +365,19 @@ async def read_body(
         inflater = _Inflater()
     elif encoding not in ("", "identity"):
         response.close()
-        raise DecodeError(f"unsupported Content-Encoding {encoding[:40]!r} from {url}")
+        raise DecodeError(
+            f"unsupported Content-Encoding {encoding[:40]!r} from {redact_url(response.url)}"
+        )
     elif length is not None and length > limit:
         response.close()
-        raise _too_large(limit, method, url)
+        raise _too_large(limit, method, response.url)
+    if inflater is None and length is not None:
+        # Framed by Content-Length and within the cap: one read.
+        body = await response.read()
+        if len(body) > length:
+            response.close()
+            raise _overlong(length, method, response.url)
+        return body
     parts: list[bytes] = []
     size = 0
     received = 0
@@ -388,21 +386,19 @@ async def read_body(
             received += len(chunk)
             if length is not None and received > length:
                 response.close()
-                raise ConnectError(
-                    f"the body is longer than its Content-Length of {length}",
-                    method=method,
-                    url=url,
-                )
+                raise _overlong(length, method, response.url)
             pieces = inflater.feed(chunk) if inflater is not None else (chunk,)
             for piece in pieces:
                 size += len(piece)
                 if size > limit:
                     response.close()
-                    raise _too_large(limit, method, url)
+                    raise _too_large(limit, method, response.url)
                 parts.append(piece)
     except zlib.error as exc:
         response.close()
-        raise DecodeError(f"the {encoding} body from {url} is corrupt") from exc
+        raise DecodeError(
+            f"the {encoding} body from {redact_url(response.url)} is corrupt"
+        ) from exc
     return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
@@ -411,5 +407,13 @@ def _too_large(limit: int, method: str, url: str) -> ResponseTooLarge:
         f"the response body is larger than the {limit:,}-byte limit",
         limit=limit,
         method=method,
-        url=url,
+        url=redact_url(url),
+    )
+
+
+def _overlong(length: int, method: str, url: str) -> ConnectError:
+    return ConnectError(
+        f"the body is longer than its Content-Length of {length}",
+        method=method,
+        url=redact_url(url),
     )

@@ -102,6 +102,12 @@ class AiohttpStream:
         except _FAILURES as exc:
             raise _translate(exc, self._request) from exc
 
+    async def read(self) -> bytes:
+        try:
+            return await self._response.read()
+        except _FAILURES as exc:
+            raise _translate(exc, self._request) from exc
+
     def close(self) -> None:
         self._response.close()
 
@@ -131,7 +137,9 @@ class _Exchange:
                 data=request.body,
                 allow_redirects=False,
                 auto_decompress=False,
-                timeout=transport._client_timeout,
+                timeout=transport._client_timeout
+                if request.timeout is None
+                else transport._deadline(request.timeout),
             )
             self._response = resp = await self._cm.__aenter__()
         except _FAILURES as exc:
@@ -210,6 +218,13 @@ class AiohttpTransport:
     async def aclose(self) -> None:
         if self._owned and self._session is not None and not self._session.closed:
             await self._session.close()
+
+    def _deadline(self, seconds: float) -> aiohttp.ClientTimeout:
+        # aiohttp's total covers the body too: every read runs under its timer.
+        base = self._client_timeout
+        return aiohttp.ClientTimeout(
+            total=max(seconds, 0.001), sock_connect=base.sock_connect, sock_read=base.sock_read
+        )
 
     def _url(self, request: Request) -> URL:
         url = URL(request.url, encoded=True)
