@@ -54,7 +54,14 @@ def fake_server() -> Iterator[tuple[str, str]]:
         proc.wait(timeout=10)
 
 
-async def _hammer(call: Callable[[], Awaitable[Any]], tasks: int, seconds: float) -> float:
+async def _hammer(
+    call: Callable[[], Awaitable[Any]], tasks: int, seconds: float
+) -> tuple[float, float]:
+    """Requests per second, and this process's CPU microseconds per request.
+
+    The emulator runs in its own process, so the CPU time is the client's own
+    cost: on a shared machine it varies far less than the rate does.
+    """
     done = 0
     deadline = time.perf_counter() + seconds
 
@@ -65,8 +72,10 @@ async def _hammer(call: Callable[[], Awaitable[Any]], tasks: int, seconds: float
             done += 1
 
     start = time.perf_counter()
+    cpu = time.process_time()
     await asyncio.gather(*(worker() for _ in range(tasks)))
-    return done / (time.perf_counter() - start)
+    cpu_us = (time.process_time() - cpu) / max(done, 1) * 1e6
+    return done / (time.perf_counter() - start), cpu_us
 
 
 async def measure(base_url: str, token: str, tasks: int, seconds: float) -> dict[str, float]:
@@ -78,7 +87,7 @@ async def measure(base_url: str, token: str, tasks: int, seconds: float) -> dict
             async for _ in client.pipelines(slug, limit=20).pages():
                 break
 
-        client_rps = await _hammer(via_client, tasks, seconds)
+        client_rps, client_cpu_us = await _hammer(via_client, tasks, seconds)
 
     url = f"{base_url}/project/{slug}/pipeline"
     headers = {"Circle-Token": token, "Accept": "application/json"}
@@ -88,7 +97,7 @@ async def measure(base_url: str, token: str, tasks: int, seconds: float) -> dict
             async with session.get(url, headers=headers) as resp:
                 await resp.read()
 
-        raw_rps = await _hammer(via_aiohttp, tasks, seconds)
+        raw_rps, raw_cpu_us = await _hammer(via_aiohttp, tasks, seconds)
         async with session.get(url, headers=headers) as resp:
             body = await resp.read()
 
@@ -104,6 +113,8 @@ async def measure(base_url: str, token: str, tasks: int, seconds: float) -> dict
         "client_requests_per_s": round(client_rps),
         "aiohttp_requests_per_s": round(raw_rps),
         "client_vs_aiohttp": round(client_rps / raw_rps, 3),
+        "client_cpu_us_per_request": round(client_cpu_us, 1),
+        "aiohttp_cpu_us_per_request": round(raw_cpu_us, 1),
         "decode_20_pipelines_us": round(decode_us, 1),
         "page_bytes": len(body),
     }
