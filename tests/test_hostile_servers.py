@@ -290,7 +290,7 @@ async def test_a_redirect_to_an_impossible_port_is_a_typed_error_and_one_cli_lin
         code, _, out, err, _ = await _cli(base, "me")
     line = _one_clean_line(err)
     assert code == 1
-    assert "redirected to an invalid URL" in line
+    assert "redirected to an invalid URL (GET http://127.0.0.1:" in line
     assert "ValueError" not in line
 
 

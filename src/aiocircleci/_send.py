@@ -90,7 +90,7 @@ class Exchange:
     redirects: int
 
 
-def _redirect_target(url: str, response: StreamResponse) -> str | None:
+def _redirect_target(url: str, response: StreamResponse, method: str) -> str | None:
     """Where a redirect leads, or ``None`` when ``response`` is not one to follow."""
     if response.status not in REDIRECT_STATUSES:
         return None
@@ -103,9 +103,11 @@ def _redirect_target(url: str, response: StreamResponse) -> str | None:
         target = ""
     scheme, host, port = origin_of(target)
     if scheme not in ("http", "https"):
-        raise RedirectError("redirected to a URL that is not http(s)", url=redact_url(url))
+        raise RedirectError(
+            "redirected to a URL that is not http(s)", method=method, url=redact_url(url)
+        )
     if not host or not 0 < port < 65536 or any(c in target for c in "\r\n\0 "):
-        raise RedirectError("redirected to an invalid URL", url=redact_url(url))
+        raise RedirectError("redirected to an invalid URL", method=method, url=redact_url(url))
     return target
 
 
@@ -254,7 +256,7 @@ class _Open:
                 self._cm = cm
                 if sender._on_response is not None:
                     sender._on_response(response)
-                target = _redirect_target(response.url, response)
+                target = _redirect_target(response.url, response, sent.method)
                 if target is None:
                     return Exchange(response, hop)
                 await _drain(response)
@@ -269,7 +271,9 @@ class _Open:
             else:
                 request = Request(request.method, target, (), extra, request.body)
         raise RedirectError(
-            f"more than {sender.max_redirects} redirects", url=redact_url(self._request.url)
+            f"more than {sender.max_redirects} redirects",
+            method=self._request.method,
+            url=redact_url(self._request.url),
         )
 
     def _begin(self) -> float | None:
