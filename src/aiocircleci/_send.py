@@ -311,7 +311,7 @@ class _Open:
 
 
 def _deadline(request: Request, budget: Budget | None) -> TimeoutError:
-    total = budget.total if budget is not None else None
+    total = budget.total if budget is not None and budget.total is not None else 0.0
     return TimeoutError(
         f"no complete answer within the call's deadline of {total:g} s",
         method=request.method,

@@ -181,7 +181,11 @@ class ProgressDisplay:
                 if task is not None:
                     self._progress.remove_task(task)
                 if isinstance(event, DownloadFailed):
-                    self._progress.console.print(f"[red]failed[/] {result.path}: {result.reason}")
+                    # Server text: control characters escaped, and never read as markup.
+                    from rich.text import Text
+
+                    line = _clean(f"{result.path}: {result.reason}")
+                    self._progress.console.print(Text.assemble(("failed ", "red"), line))
                 self._describe()
             elif self.mode is DisplayMode.PLAIN:
                 self._plain(event)
