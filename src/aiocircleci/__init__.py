@@ -22,9 +22,10 @@ from ._config import (
     RetryPolicy,
     Timeout,
 )
-from ._limiter import RateLimiter
+from ._limiter import Limiter, RateLimiter
 from ._pagination import PaginationWarning, Paginator
 from ._ratelimit import RateLimitInfo
+from ._redis_limiter import RedisRateLimiter
 from ._slug import ProjectSlug
 from .client import Client
 from .download import (
@@ -100,6 +101,7 @@ __all__ = [
     "Forbidden",
     "Globs",
     "IncompleteDownload",
+    "Limiter",
     "Limits",
     "Mirror",
     "MirrorReport",
@@ -111,6 +113,7 @@ __all__ = [
     "RateLimitInfo",
     "RateLimited",
     "RateLimiter",
+    "RedisRateLimiter",
     "RetryPolicy",
     "Selection",
     "ServerError",

@@ -21,7 +21,7 @@ import msgspec
 from ._auth import OriginPolicy, Token
 from ._config import RetryPolicy
 from ._http import Headers, Request, Response, origin_of, redact_url
-from ._limiter import RateLimiter
+from ._limiter import Limiter
 from ._ratelimit import RateLimitInfo, parse_rate_limit_headers, parse_retry_after
 from ._retry import backoff_delay, retryable_status
 from ._transport import Transport
@@ -83,7 +83,7 @@ class Requester:
         base_url: str,
         token: Token | None,
         transport: Transport,
-        limiter: RateLimiter,
+        limiter: Limiter,
         max_in_flight: int,
         retry: RetryPolicy,
         token_policy: OriginPolicy,

@@ -24,7 +24,7 @@ from ._config import (
     RetryPolicy,
     Timeout,
 )
-from ._limiter import RateLimiter
+from ._limiter import Limiter, RateLimiter
 from ._ratelimit import RateLimitInfo
 from ._requester import Requester, RequestStats
 from ._transport import Transport
@@ -91,8 +91,9 @@ class Client(
     ``CIRCLECI_TOKEN``. ``base_url`` defaults to ``CIRCLECI_BASE_URL``, then
     ``https://circleci.com/api/v2`` (set it for CircleCI server or the emulator).
     ``session``: an aiohttp session to borrow; the client never closes it.
-    ``limiter``: a ``RateLimiter`` to share one budget among several clients;
-    by default each client gets its own from ``limits``. The token is sent only
+    ``limiter``: a ``RateLimiter`` to share one budget among several clients (or
+    a ``RedisRateLimiter`` to share it among processes and machines); by default
+    each client gets its own from ``limits``. The token is sent only
     to the API origin (and, by the downloader, to ``artifact_hosts``).
     """
 
@@ -102,7 +103,7 @@ class Client(
         *,
         base_url: str | None = None,
         session: aiohttp.ClientSession | None = None,
-        limiter: RateLimiter | None = None,
+        limiter: Limiter | None = None,
         limits: Limits = DEFAULT_LIMITS,
         retry: RetryPolicy = DEFAULT_RETRY,
         timeout: Timeout = DEFAULT_TIMEOUT,
@@ -118,8 +119,12 @@ class Client(
         self._token = token if token is not None else token_from_env()
         self.limits = limits
         self.timeout = timeout
-        self.limiter = limiter or RateLimiter(
-            limits.rate, limits.burst, adaptive=limits.adaptive, clock=clock, sleep=sleep
+        self.limiter: Limiter = (
+            limiter
+            if limiter is not None
+            else RateLimiter(
+                limits.rate, limits.burst, adaptive=limits.adaptive, clock=clock, sleep=sleep
+            )
         )
         self._transport = Transport(session, timeout=timeout, limits=limits)
         self._artifact_hosts = tuple(artifact_hosts)
