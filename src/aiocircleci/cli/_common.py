@@ -13,6 +13,7 @@ import anyio
 
 from .._auth import TOKEN_ENV_VARS, Token, token_from_env
 from .._config import DEFAULT_LIMITS, Limits
+from .._objectstore import CLOUD_EXTRA_HINT, parse_dest
 from ..client import Client
 from ..errors import ConfigurationError
 
@@ -129,6 +130,31 @@ def make_client(
         )
     except ConfigurationError as exc:
         raise CLIError(str(exc)) from exc
+
+
+def refuse_url_dest(dest: str) -> None:
+    """Fail in one line if DEST names a URL scheme: these commands write to a local directory.
+
+    Without this, ``--dest s3://bucket/prefix`` would create a local directory
+    named ``s3:``. An unsupported scheme (``ftp://``, ``s4://``) is refused as
+    such; ``s3://``, ``gs://`` and ``az://`` say which extra they need, or that
+    this command cannot write to an object store yet.
+    """
+    try:
+        url = parse_dest(dest)
+    except ConfigurationError as exc:
+        raise CLIError(str(exc)) from None
+    if url is None:
+        return
+    try:
+        import obstore  # noqa: F401 - only whether the cloud extra is there
+    except ImportError:
+        raise CLIError(
+            f"--dest {url}: object-store destinations need the cloud extra: {CLOUD_EXTRA_HINT}"
+        ) from None
+    raise CLIError(
+        f"--dest {url}: this command cannot write to an object store yet; give a local directory"
+    )
 
 
 def run_async(func: Callable[[], Awaitable[T]]) -> T:

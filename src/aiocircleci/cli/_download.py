@@ -23,7 +23,15 @@ from .._config import DEFAULT_BASE_URL
 from .._http import redact_url
 from ..download import Downloader, DownloadRequest, FileResult, FileStatus
 from ..errors import DownloadError
-from ._common import EXIT_FAILED, EXIT_OK, CLIError, emit_json, load_token, run_async
+from ._common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    CLIError,
+    emit_json,
+    load_token,
+    refuse_url_dest,
+    run_async,
+)
 from ._progress import ProgressDisplay, print_summary
 
 __all__ = ["register", "run"]
@@ -107,6 +115,7 @@ def _open_input(path: str) -> BinaryIO:
 
 
 def _check_dest(dest: str) -> None:
+    refuse_url_dest(dest)
     if os.path.exists(dest) and not os.path.isdir(dest):
         raise CLIError(f"--dest {dest} is not a directory")
 

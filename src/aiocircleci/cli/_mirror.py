@@ -44,6 +44,7 @@ from ._common import (
     CLIError,
     emit_json,
     make_client,
+    refuse_url_dest,
     require_token,
     run_async,
 )
@@ -229,6 +230,7 @@ def stats_line(client: Client, report: MirrorReport | None = None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    refuse_url_dest(args.dest)
     if not args.slugs and not args.org:
         raise CLIError("name at least one project SLUG or --org ORG")
     for slug in args.slugs:
