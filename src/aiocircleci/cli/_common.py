@@ -13,6 +13,7 @@ import anyio
 
 from .._auth import TOKEN_ENV_VARS, Token, token_from_env
 from .._config import DEFAULT_LIMITS, Limits
+from .._limiter import Limiter
 from .._objectstore import CLOUD_EXTRA_HINT, parse_dest
 from ..client import Client
 from ..errors import ConfigurationError
@@ -118,6 +119,7 @@ def make_client(
     token: Token | None = None,
     limits: Limits = DEFAULT_LIMITS,
     artifact_hosts: tuple[str, ...] = (),
+    limiter: Limiter | None = None,
 ) -> Client:
     """A client configured from the global options (base URL, token)."""
     base_url = getattr(args, "base_url", None) or os.environ.get("CIRCLECI_BASE_URL") or None
@@ -126,6 +128,7 @@ def make_client(
             token if token is not None else require_token(args),
             base_url=base_url,
             limits=limits,
+            limiter=limiter,
             artifact_hosts=("*.circle-artifacts.com", *artifact_hosts),
         )
     except ConfigurationError as exc:
