@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import statistics
 import subprocess
 import sys
 import textwrap
@@ -137,8 +138,8 @@ _WORKER = textwrap.dedent(
     from aiocircleci import Client, Limits
     from aiocircleci._redis_limiter import RedisRateLimiter
 
-    base_url, token, redis_url, key, rate, start, seconds = sys.argv[1:]
-    rate, start, seconds = float(rate), float(start), float(seconds)
+    base_url, token, redis_url, key, rate, seconds = sys.argv[1:]
+    rate, seconds = float(rate), float(seconds)
 
     async def main():
         async with (
@@ -148,11 +149,13 @@ _WORKER = textwrap.dedent(
                 limits=Limits(rate=math.inf, burst=1000, max_in_flight=8),
             ) as client,
         ):
-            await anyio.sleep(max(0.0, start - time.time()))
-            stop = start + seconds
+            # Both processes begin together, however long their start-up took.
+            print("ready", flush=True)
+            await anyio.to_thread.run_sync(sys.stdin.readline)
+            stop = time.monotonic() + seconds
 
             async def worker():
-                while time.time() < stop:
+                while time.monotonic() < stop:
                     await client.me()
 
             async with anyio.create_task_group() as tg:
@@ -172,11 +175,11 @@ def test_two_processes_sharing_one_limiter_stay_within_the_rate_together(
     rate, seconds = 40.0, 3.0
     script = tmp_path / "worker.py"
     script.write_text(_WORKER)
-    # The emulator tolerates a little arrival jitter (burst 3), no more.
+    # The emulator's bucket holds a quarter second's worth: slack for arrival
+    # jitter on a busy machine, far less than a second process at R would need.
     with FakeCircleCI(
-        seed=5, config=WorldConfig(projects=1), rate_limit=rate, rate_limit_burst=3
+        seed=5, config=WorldConfig(projects=1), rate_limit=rate, rate_limit_burst=10
     ) as fake:
-        start = time.time() + 1.5  # both processes begin together
         argv = [
             sys.executable,
             str(script),
@@ -185,13 +188,22 @@ def test_two_processes_sharing_one_limiter_stay_within_the_rate_together(
             f"{redis_server}/0",
             _key(),
             str(rate),
-            repr(start),
             str(seconds),
         ]
         env = {k: v for k, v in os.environ.items() if not k.startswith("CIRCLE")}
         workers = [
-            subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, text=True) for _ in range(2)
+            subprocess.Popen(
+                argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+            )
+            for _ in range(2)
         ]
+        for w in workers:
+            assert w.stdout is not None
+            assert w.stdout.readline() == "ready\n"
+        for w in workers:
+            assert w.stdin is not None
+            w.stdin.write("go\n")
+            w.stdin.flush()
         outputs = [json.loads(w.communicate(timeout=60)[0]) for w in workers]
         records = fake.api_requests
     assert [w.returncode for w in workers] == [0, 0]
@@ -203,7 +215,10 @@ def test_two_processes_sharing_one_limiter_stay_within_the_rate_together(
     counts = [o["requests"] for o in outputs]
     assert sum(counts) == len(records)
     assert min(counts) > 0.25 * sum(counts)
-    # Together: the rate R, within 2%, from the first request to the last.
+    # Together: the rate R, within 2%. The sustained rate is the slope of arrival
+    # time against request count (a least-squares fit over every request), which
+    # one request delayed by a busy machine at either end cannot skew.
     times = sorted(r.timestamp for r in records)
-    measured = (len(times) - 1) / (times[-1] - times[0])
+    fit = statistics.linear_regression(range(len(times)), times)
+    measured = 1.0 / fit.slope
     assert math.isclose(measured, rate, rel_tol=0.02), measured
