@@ -317,3 +317,58 @@ async def test_job_manifests_make_a_rerun_from_another_machine_incremental(
     _http(s3_server, f"{bucket}/mirror/gh/acme/api/3/build/b.txt", method="DELETE")
     async with _writer(s3_server, bucket) as c:
         assert sorted(await c.complete_jobs()) == [("gh/acme/web", 8)]
+
+
+_BIG_UPLOADER = textwrap.dedent(
+    """
+    import resource, sys, anyio
+    from aiocircleci._objectstore import ObjectStoreWriter, StoreSettings, StoreURL
+
+    MiB = 1024 * 1024
+    total = int(sys.argv[2]) * MiB
+
+    async def body():
+        block = bytearray(range(256)) * 1024
+        for _ in range(total // len(block)):
+            # A fresh object per chunk, as bodies from the network are: the
+            # store may hold on to a buffer it was given without copying it.
+            yield bytes(block)
+
+    async def main():
+        writer = ObjectStoreWriter(
+            StoreURL("s3", sys.argv[1], "mirror"), StoreSettings.from_env(),
+            part_size=5 * MiB, max_concurrency=2,
+        )
+        await writer.upload("warm.bin", body_of(MiB))  # load the libraries first
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        stored = await writer.upload("big.bin", body())
+        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        print(stored.size, (after - before) // 1024)  # ru_maxrss is in KiB on Linux
+
+    async def body_of(size):
+        yield b"w" * size
+
+    anyio.run(main)
+    """
+)
+
+
+def test_a_large_upload_streams_in_bounded_memory(
+    s3_server: S3Server, bucket: str, tmp_path: Path
+) -> None:
+    size_mib = 64
+    script = tmp_path / "big.py"
+    script.write_text(_BIG_UPLOADER)
+    done = subprocess.run(
+        [sys.executable, str(script), bucket, str(size_mib)],
+        env={**os.environ, **s3_server.env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    uploaded, grew_mib = map(int, done.stdout.split())
+    assert uploaded == size_mib * MiB
+    assert _keys(s3_server, bucket)["mirror/big.bin"] == size_mib * MiB
+    # Parts of 5 MiB, two in flight: the process never holds the body, only parts.
+    assert grew_mib < 32, f"peak RSS grew by {grew_mib} MiB for a {size_mib} MiB body"
