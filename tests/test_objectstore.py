@@ -372,3 +372,13 @@ def test_a_large_upload_streams_in_bounded_memory(
     assert _keys(s3_server, bucket)["mirror/big.bin"] == size_mib * MiB
     # Parts of 5 MiB, two in flight: the process never holds the body, only parts.
     assert grew_mib < 32, f"peak RSS grew by {grew_mib} MiB for a {size_mib} MiB body"
+
+
+@pytest.mark.anyio
+async def test_keys_keep_the_layout_on_disk_byte_for_byte(s3_server: S3Server, bucket: str) -> None:
+    keys = ["a/my file (1).txt", "a/ünï.txt", "a/100%.txt", "a/x+y=z&q?.txt", "a/*[1]~2.ext"]
+    async with _writer(s3_server, bucket, prefix="ci artifacts") as writer:
+        for key in keys:
+            await writer.upload(key, _chunks(key.encode()))
+        assert await writer.listing() == {k: len(k.encode()) for k in keys}
+    assert _keys(s3_server, bucket) == {f"ci artifacts/{k}": len(k.encode()) for k in keys}
