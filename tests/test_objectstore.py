@@ -313,15 +313,20 @@ async def test_job_manifests_make_a_rerun_from_another_machine_incremental(
     assert done["gh/acme/api", 7].objects == tuple(seven)
     assert done["gh/acme/api", 7].objects[0].sha256 == hashlib.sha256(b"alpha").hexdigest()
 
-    # An object lost (or replaced by a different size) makes its job incomplete again.
-    _http(s3_server, f"{bucket}/mirror/gh/acme/api/3/build/b.txt", method="DELETE")
-    async with _writer(s3_server, bucket) as c:
-        assert sorted(await c.complete_jobs()) == [("gh/acme/web", 8)]
+    # An object replaced by one of another size makes its job incomplete again.
+    async with _writer(s3_server, bucket) as d:
+        await d.upload("gh/acme/api/3/build/b.txt", _chunks(b"truncated"))
+        assert sorted(await d.complete_jobs()) == [("gh/acme/web", 8)]
 
 
+# The uploader leaves with os._exit: obstore 0.12's tokio threads may still call
+# into Python (waking the closed event loop) as the interpreter finalizes, and
+# Python 3.11 then aborts the process (exit -6, in about 1 run of 5 here). That
+# defect of the exit path is recorded for the mirror's wiring; this test is
+# about memory.
 _BIG_UPLOADER = textwrap.dedent(
     """
-    import resource, sys, anyio
+    import os, resource, sys, anyio
     from aiocircleci._objectstore import ObjectStoreWriter, StoreSettings, StoreURL
 
     MiB = 1024 * 1024
@@ -343,12 +348,13 @@ _BIG_UPLOADER = textwrap.dedent(
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         stored = await writer.upload("big.bin", body())
         after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        print(stored.size, (after - before) // 1024)  # ru_maxrss is in KiB on Linux
+        print(stored.size, (after - before) // 1024, flush=True)  # ru_maxrss: KiB
 
     async def body_of(size):
         yield b"w" * size
 
     anyio.run(main)
+    os._exit(0)
     """
 )
 

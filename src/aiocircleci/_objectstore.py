@@ -52,15 +52,17 @@ uploading an object again under the same key replaces it whole.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterable, Awaitable, Iterable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Final, Self
+from typing import TYPE_CHECKING, Final, Self, TypeVar
 from urllib.parse import quote, urlsplit
 
+import anyio
 import msgspec
 
 from .errors import ConfigurationError, ObjectStoreError, UnsafePath
@@ -87,9 +89,14 @@ SUPPORTED_SCHEMES: Final = ("s3", "gs", "az")
 # AWS CLI uses.
 DEFAULT_PART_SIZE: Final = 8 * 1024 * 1024
 MIN_PART_SIZE: Final = 5 * 1024 * 1024
-DEFAULT_MAX_CONCURRENCY: Final = 4
+# Parts in flight per upload. A mirror uploads many files at once, so its
+# parallelism comes from files; each upload holds about part_size * (this + 1).
+DEFAULT_MAX_CONCURRENCY: Final = 2
 MANIFEST_PREFIX: Final = ".aiocircleci/jobs"
 CLOUD_EXTRA_HINT: Final = "pip install 'aiocircleci[cloud]'"
+_ABORT_TIMEOUT: Final = 10.0
+
+T = TypeVar("T")
 
 # A scheme as RFC 3986 spells it, followed by "://"; "C:\\x" and "./a:b" are paths.
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
@@ -287,29 +294,6 @@ def _store_errors() -> tuple[type[BaseException], ...]:
     return (BaseError, OSError)
 
 
-class _Hashing:
-    """Passes chunks through, counting bytes and hashing them."""
-
-    __slots__ = ("_chunks", "digest", "error", "size")
-
-    def __init__(self, chunks: AsyncIterable[bytes]) -> None:
-        self._chunks = chunks
-        self.digest = hashlib.sha256()
-        self.size = 0
-        self.error: BaseException | None = None  # what the body itself raised
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in self._chunks:
-                if chunk:
-                    self.digest.update(chunk)
-                    self.size += len(chunk)
-                    yield chunk
-        except BaseException as exc:
-            self.error = exc
-            raise
-
-
 class ObjectStoreWriter:
     """Writes objects and per-job manifests under one DEST prefix.
 
@@ -358,22 +342,41 @@ class ObjectStoreWriter:
         import obstore
 
         check_key(key)
-        body = _Hashing(chunks)
+        digest, size = hashlib.sha256(), 0
+        # obstore's buffered writer, fed chunk by chunk, rather than put_async
+        # with an async iterator: that path leaves Python objects to its Rust
+        # threads, and a process that exits right after an upload could then
+        # abort at interpreter shutdown (seen as exit status -6).
+        writer = obstore.open_writer_async(
+            self._store,
+            key,
+            buffer_size=self._part_size,
+            max_concurrency=self._max_concurrency,
+        )
         try:
-            await obstore.put_async(
-                self._store,
-                key,
-                aiter(body),
-                chunk_size=self._part_size,
-                max_concurrency=self._max_concurrency,
-            )
+            async for chunk in chunks:
+                if chunk:
+                    digest.update(chunk)
+                    size += len(chunk)
+                    await self._store_call(writer.write(chunk), key)
+        except BaseException as exc:
+            # Leaving the writer with an exception aborts the multipart upload:
+            # nothing appears under ``key``. Shielded, so a cancellation does
+            # not skip it; bounded, so a dead store cannot hold us.
+            with anyio.move_on_after(_ABORT_TIMEOUT, shield=True):
+                with contextlib.suppress(Exception):
+                    await writer.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+        await self._store_call(writer.close(), key)
+        return StoredObject(key=key, size=size, sha256=digest.hexdigest())
+
+    async def _store_call(self, call: Awaitable[T], key: str) -> T:
+        try:
+            return await call
         except _store_errors() as exc:
-            if body.error is not None:
-                raise body.error from None  # the source failed, not the store
             raise ObjectStoreError(
                 f"upload failed: {_one_line(exc)}", url=self._where(key)
             ) from exc
-        return StoredObject(key=key, size=body.size, sha256=body.digest.hexdigest())
 
     async def listing(self, prefix: str = "") -> dict[str, int]:
         """Every complete object under ``prefix`` (relative to DEST): key → size."""
