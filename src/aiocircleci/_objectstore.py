@@ -22,13 +22,17 @@ Uploads
 -------
 ``ObjectStoreWriter.upload(key, chunks)`` streams an async iterator of body
 chunks into a multipart upload with parts of ``part_size`` bytes, at most
-``max_concurrency`` parts in flight: memory stays near
-``part_size * (max_concurrency + 1)`` whatever the size of the body, and no
-local copy is made. S3 shows an object under its key only when the upload is
-completed, so an upload that fails, is cancelled, or whose process is killed
-leaves no visible object (only invisible parts, which a bucket lifecycle rule
-for incomplete multipart uploads reclaims). The sha256 and size are computed
-while the chunks pass through.
+``max_concurrency`` parts in flight (a body smaller than one part goes out as
+one PUT): memory stays near ``part_size * (max_concurrency + 1)`` whatever the
+size of the body, and no local copy is made. S3 shows an object under its key
+only when the upload is completed, so an upload that fails or is cancelled is
+aborted, and one whose process is killed leaves no visible object either (only
+invisible parts, which a bucket lifecycle rule for incomplete multipart uploads
+reclaims). The sha256 and size are computed while the chunks pass through.
+
+Known issue (obstore 0.12, Python 3.11): a process that leaves its event loop
+right after an upload may abort while the interpreter finalizes (exit status
+-6), when obstore's tokio threads still call into Python.
 
 The manifest that lives with the bucket
 ---------------------------------------
