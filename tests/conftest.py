@@ -53,3 +53,7 @@ async def emulator_client(
         Client(fake.token, base_url=fake.base_url, limits=UNLIMITED) as client,
     ):
         yield fake, client
+
+
+# Session-scoped real S3 (moto) and Valkey servers for the cloud tests.
+from tests._servers import redis_server, s3_server  # noqa: E402, F401

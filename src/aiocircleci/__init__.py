@@ -24,10 +24,11 @@ from ._config import (
     Timeout,
 )
 from ._http import Headers, Request, Response
-from ._limiter import RateLimiter
+from ._limiter import Limiter, RateLimiter
 from ._mock import MockTransport
 from ._pagination import PaginationWarning, Paginator
 from ._ratelimit import RateLimitInfo
+from ._redis_limiter import RedisRateLimiter
 from ._slug import ProjectSlug
 from .client import Client
 from .download import (
@@ -59,6 +60,7 @@ from .errors import (
     Forbidden,
     IncompleteDownload,
     NotFound,
+    ObjectStoreError,
     RateLimited,
     RedirectError,
     ResponseTooLarge,
@@ -106,11 +108,13 @@ __all__ = [
     "Globs",
     "Headers",
     "IncompleteDownload",
+    "Limiter",
     "Limits",
     "Mirror",
     "MirrorReport",
     "MockTransport",
     "NotFound",
+    "ObjectStoreError",
     "PaginationWarning",
     "Paginator",
     "ProjectSlug",
@@ -118,6 +122,7 @@ __all__ = [
     "RateLimited",
     "RateLimiter",
     "RedirectError",
+    "RedisRateLimiter",
     "Request",
     "Response",
     "ResponseTooLarge",

@@ -30,6 +30,8 @@ __all__ = [
     "Timeout",
     "check_base_url",
     "from_env",
+    "JOB_INDEX_ENV",
+    "StoreSettings",
 ]
 
 DEFAULT_BASE_URL = "https://circleci.com/api/v2"
@@ -37,6 +39,8 @@ BASE_URL_ENV_VARS = ("CIRCLECI_BASE_URL",)
 # Artifact URLs live on these hosts; private projects need the token there.
 DEFAULT_ARTIFACT_HOSTS = ("*.circle-artifacts.com",)
 ARTIFACT_HOSTS_ENV = "CIRCLECI_ARTIFACT_HOSTS"
+# Kubernetes Indexed Jobs number their pods here; ``--shard /N`` takes K from it.
+JOB_INDEX_ENV = "JOB_COMPLETION_INDEX"
 # Seconds (decimals allowed) and bytes; each overrides one default.
 CONNECT_TIMEOUT_ENV = "CIRCLECI_CONNECT_TIMEOUT"
 READ_TIMEOUT_ENV = "CIRCLECI_READ_TIMEOUT"
@@ -133,7 +137,8 @@ def check_base_url(base_url: str) -> str:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
-    """What the environment says: base URL, token, artifact hosts, timeouts, body cap.
+    """What the environment says: base URL, token, artifact hosts, timeouts, body cap,
+    and the shard index a Kubernetes Indexed Job gives (``job_index``).
 
     ``artifact_hosts`` always starts with ``DEFAULT_ARTIFACT_HOSTS``.
     """
@@ -143,6 +148,47 @@ class Config:
     artifact_hosts: tuple[str, ...] = DEFAULT_ARTIFACT_HOSTS
     timeout: Timeout = DEFAULT_TIMEOUT
     limits: Limits = DEFAULT_LIMITS
+    job_index: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoreSettings:
+    """Credentials and endpoint for ``s3://``; ``None`` fields are left to obstore's defaults."""
+
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+    session_token: str | None = None
+    region: str | None = None
+    endpoint: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> StoreSettings:
+        """The one place that reads the AWS variables (``os.environ`` by default)."""
+        env = os.environ if environ is None else environ
+
+        def get(*names: str) -> str | None:
+            for name in names:
+                value = env.get(name, "").strip()
+                if value:
+                    return value
+            return None
+
+        return cls(
+            access_key_id=get("AWS_ACCESS_KEY_ID"),
+            secret_access_key=get("AWS_SECRET_ACCESS_KEY"),
+            session_token=get("AWS_SESSION_TOKEN"),
+            region=get("AWS_REGION", "AWS_DEFAULT_REGION"),
+            endpoint=get("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"),
+        )
+
+    @property
+    def allow_http(self) -> bool:
+        return self.endpoint is not None and self.endpoint.lower().startswith("http://")
+
+    def __repr__(self) -> str:
+        # Never the secret or the session token; the key id only as "set".
+        key = "set" if self.access_key_id else "unset"
+        return f"<StoreSettings key={key} region={self.region} endpoint={self.endpoint}>"
 
 
 def _number(env: Mapping[str, str], name: str, default: float) -> float:
@@ -190,4 +236,5 @@ def from_env(environ: Mapping[str, str] | None = None, *, base_url: str | None =
         artifact_hosts=(*DEFAULT_ARTIFACT_HOSTS, *extra),
         timeout=timeout,
         limits=Limits(max_body_size=max_body),
+        job_index=env.get(JOB_INDEX_ENV),
     )

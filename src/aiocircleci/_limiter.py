@@ -9,15 +9,42 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from typing import Protocol, runtime_checkable
 
 import anyio
 
 from ._ratelimit import AdaptiveRate, TokenBucket
 
-__all__ = ["RateLimiter"]
+__all__ = ["Limiter", "RateLimiter"]
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
+
+
+@runtime_checkable
+class Limiter(Protocol):
+    """What the request path needs from a budget: ``RateLimiter`` here, or a shared one.
+
+    ``acquire()`` returns when a request may leave; ``cool_down(seconds)`` (on a
+    429) holds every request back; ``cooldown_remaining()`` says for how long
+    still; ``on_success()`` is told of each success (adaptive modes use it).
+    ``cool_down`` and ``cooldown_remaining`` are synchronous: a shared limiter
+    answers them from what it knows locally and spreads the news on its own.
+    """
+
+    @property
+    def rate(self) -> float: ...
+
+    @property
+    def burst(self) -> int: ...
+
+    async def acquire(self) -> None: ...
+
+    def cool_down(self, seconds: float) -> None: ...
+
+    def cooldown_remaining(self) -> float: ...
+
+    def on_success(self) -> None: ...
 
 
 class RateLimiter:

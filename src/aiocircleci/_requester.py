@@ -20,7 +20,7 @@ import msgspec
 from ._auth import Token
 from ._config import DEFAULT_MAX_BODY_SIZE, DEFAULT_TIMEOUT, RetryPolicy, Timeout
 from ._http import Headers, Request, Response, StreamResponse, Transport, redact_url
-from ._limiter import RateLimiter
+from ._limiter import Limiter
 from ._ratelimit import RateLimitInfo, parse_rate_limit_headers
 from ._retry import GiveUp, Outcome, decide
 from ._send import MAX_REDIRECTS, Budget, Sender
@@ -85,7 +85,7 @@ class Requester:
         base_url: str,
         token: Token | None,
         transport: Transport,
-        limiter: RateLimiter,
+        limiter: Limiter,
         max_in_flight: int,
         retry: RetryPolicy,
         timeout: Timeout = DEFAULT_TIMEOUT,

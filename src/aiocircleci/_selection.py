@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Final
 
+from ._shard import Shard
 from .models import Job, JobStatus, JobType, Pipeline, Workflow, WorkflowStatus
 
 __all__ = [
@@ -150,7 +151,9 @@ class Selection:
     number (project slugs only). ``latest``: only the newest selected pipeline of
     each branch (of each project). ``workflow_statuses``: only workflows in these
     statuses (``success``, ``failed``...). ``workflows``, ``jobs``, ``artifacts``:
-    glob patterns on workflow names, job names and artifact paths.
+    glob patterns on workflow names, job names and artifact paths. ``shard``:
+    only the pipelines this machine owns when N machines split the work
+    (``--shard K/N``, see ``_shard.py``).
     """
 
     branches: tuple[str, ...] = ()
@@ -162,6 +165,7 @@ class Selection:
     workflows: Globs = Globs()
     jobs: Globs = Globs()
     artifacts: Globs = Globs()
+    shard: Shard | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "branches", tuple(dict.fromkeys(self.branches)))
@@ -198,6 +202,9 @@ class Selection:
         if not self.branches:
             return True
         return pipeline.vcs is not None and pipeline.vcs.branch in self.branches
+
+    def takes_pipeline_shard(self, pipeline: Pipeline) -> bool:
+        return self.shard is None or self.shard.owns(pipeline.project_slug, pipeline.id)
 
     def takes_workflow(self, workflow: Workflow) -> bool:
         if self.workflow_statuses and workflow.status.value not in self.workflow_statuses:

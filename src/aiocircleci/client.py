@@ -21,7 +21,7 @@ from ._config import (
     from_env,
 )
 from ._http import Transport
-from ._limiter import RateLimiter
+from ._limiter import Limiter, RateLimiter
 from ._ratelimit import RateLimitInfo
 from ._requester import Requester, RequestStats
 from ._transport import AiohttpTransport
@@ -68,8 +68,9 @@ class Client(
     ``CIRCLECI_TOKEN``. ``base_url`` defaults to ``CIRCLECI_BASE_URL``, then
     ``https://circleci.com/api/v2`` (set it for CircleCI server or the emulator).
     ``session``: an aiohttp session to borrow; the client never closes it.
-    ``limiter``: a ``RateLimiter`` to share one budget among several clients;
-    by default each client gets its own from ``limits``. The token is sent only
+    ``limiter``: a ``RateLimiter`` to share one budget among several clients (or
+    a ``RedisRateLimiter`` to share it among processes and machines); by default
+    each client gets its own from ``limits``. The token is sent only
     to the API origin (and, by the downloader, to ``artifact_hosts``, which
     default to ``*.circle-artifacts.com`` plus ``$CIRCLECI_ARTIFACT_HOSTS``).
     ``transport``: anything with the ``Transport`` shape, such as
@@ -82,7 +83,7 @@ class Client(
         *,
         base_url: str | None = None,
         session: aiohttp.ClientSession | None = None,
-        limiter: RateLimiter | None = None,
+        limiter: Limiter | None = None,
         limits: Limits | None = None,
         retry: RetryPolicy = DEFAULT_RETRY,
         timeout: Timeout | None = None,
@@ -102,8 +103,12 @@ class Client(
         self.limits = limits = config.limits if limits is None else limits
         # None: the environment's timeouts ($CIRCLECI_*TIMEOUT), else the defaults.
         self.timeout = timeout = config.timeout if timeout is None else timeout
-        self.limiter = limiter or RateLimiter(
-            limits.rate, limits.burst, adaptive=limits.adaptive, clock=clock, sleep=sleep
+        self.limiter: Limiter = (
+            limiter
+            if limiter is not None
+            else RateLimiter(
+                limits.rate, limits.burst, adaptive=limits.adaptive, clock=clock, sleep=sleep
+            )
         )
         self._transport: Transport = transport or AiohttpTransport(
             session, timeout=timeout, limits=limits

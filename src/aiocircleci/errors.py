@@ -19,6 +19,7 @@
     │   ├── RateLimited(retry_after) 429
     │   └── ServerError              5xx
     ├── DecodeError                  a 2xx body that is not what the API promised
+    ├── ObjectStoreError(url)        an object store (s3://...) failed a write, list or read
     └── DownloadError(url, path)
         ├── IncompleteDownload       fewer (or more) bytes than announced
         ├── ChecksumMismatch         the sha256 differs from the expected one
@@ -49,6 +50,7 @@ __all__ = [
     "Forbidden",
     "IncompleteDownload",
     "NotFound",
+    "ObjectStoreError",
     "RateLimited",
     "RedirectError",
     "ResponseTooLarge",
@@ -179,6 +181,18 @@ class ServerError(APIError):
 
 class DecodeError(CircleCIError):
     """A successful response whose body is not the JSON the API promised."""
+
+
+class ObjectStoreError(CircleCIError):
+    """An object store failed an operation; ``url`` is the object's ``s3://`` (etc.) location."""
+
+    def __init__(self, message: str, *, url: str = "") -> None:
+        super().__init__(message)
+        self.url = url
+
+    def __str__(self) -> str:
+        where = f" ({self.url})" if self.url else ""
+        return f"{self.args[0]}{where}"
 
 
 class DownloadError(CircleCIError):

@@ -605,7 +605,7 @@ class Mirror:
     async def _pipeline_selected(
         self, pipeline: Pipeline, send: MemoryObjectSendStream[Pipeline]
     ) -> None:
-        if pipeline.id in self._pipelines_seen:
+        if pipeline.id in self._pipelines_seen or not self.selection.takes_pipeline_shard(pipeline):
             return
         self._pipelines_seen.add(pipeline.id)
         self.report.pipelines += 1

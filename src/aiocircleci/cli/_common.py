@@ -13,6 +13,8 @@ import anyio
 
 from .._auth import TOKEN_ENV_VARS, Token
 from .._config import DEFAULT_LIMITS, Config, Limits, from_env
+from .._limiter import Limiter
+from .._objectstore import CLOUD_EXTRA_HINT, parse_dest
 from ..client import Client
 from ..errors import ConfigurationError
 
@@ -131,6 +133,7 @@ def make_client(
     token: Token | None = None,
     limits: Limits = DEFAULT_LIMITS,
     artifact_hosts: tuple[str, ...] = (),
+    limiter: Limiter | None = None,
 ) -> Client:
     """A client configured from the environment and the global options (base URL, token)."""
     config = env_config(args)
@@ -141,9 +144,35 @@ def make_client(
             limits=dataclasses.replace(limits, max_body_size=config.limits.max_body_size),
             timeout=config.timeout,
             artifact_hosts=(*config.artifact_hosts, *artifact_hosts),
+            limiter=limiter,
         )
     except ConfigurationError as exc:
         raise CLIError(str(exc)) from exc
+
+
+def refuse_url_dest(dest: str) -> None:
+    """Fail in one line if DEST names a URL scheme: these commands write to a local directory.
+
+    Without this, ``--dest s3://bucket/prefix`` would create a local directory
+    named ``s3:``. An unsupported scheme (``ftp://``, ``s4://``) is refused as
+    such; ``s3://``, ``gs://`` and ``az://`` say which extra they need, or that
+    this command cannot write to an object store yet.
+    """
+    try:
+        url = parse_dest(dest)
+    except ConfigurationError as exc:
+        raise CLIError(str(exc)) from None
+    if url is None:
+        return
+    try:
+        import obstore  # noqa: F401 - only whether the cloud extra is there
+    except ImportError:
+        raise CLIError(
+            f"--dest {url}: object-store destinations need the cloud extra: {CLOUD_EXTRA_HINT}"
+        ) from None
+    raise CLIError(
+        f"--dest {url}: this command cannot write to an object store yet; give a local directory"
+    )
 
 
 def run_async(func: Callable[[], Awaitable[T]]) -> T:

@@ -25,7 +25,7 @@ from .._manifest import read_manifest
 from ..client import Client
 from ..mirror import Mirror, MirrorEvent, MirrorReport
 from ..testing import FakeCircleCI, MiB, World, WorldConfig
-from ._common import EXIT_FAILED, EXIT_OK, emit_json, run_async
+from ._common import EXIT_FAILED, EXIT_OK, emit_json, refuse_url_dest, run_async
 from ._mirror import _MIRROR_ONLY, api_limits, check_dest, report_json, stats_line
 from ._progress import ProgressDisplay, print_summary
 
@@ -120,6 +120,7 @@ def verify_against_world(world: World, dest: str | Path, org: str) -> Verificati
 
 
 def run(args: argparse.Namespace) -> int:
+    refuse_url_dest(args.dest)
     check_dest(args.dest, create=True)
     display = ProgressDisplay(sys.stderr, quiet=args.quiet or args.json, verbose=args.verbose > 0)
     live: dict[str, Any] = {}

@@ -30,6 +30,7 @@ from ._common import (
     emit_json,
     env_config,
     load_token,
+    refuse_url_dest,
     run_async,
 )
 from ._progress import ProgressDisplay, print_summary
@@ -110,6 +111,7 @@ def _open_input(path: str) -> BinaryIO:
 
 
 def _check_dest(dest: str) -> None:
+    refuse_url_dest(dest)
     if os.path.exists(dest) and not os.path.isdir(dest):
         raise CLIError(f"--dest {dest} is not a directory")
 

@@ -9,6 +9,7 @@ with a summary, or one JSON document with ``--json``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import math
 import os
@@ -20,12 +21,15 @@ from typing import Any
 
 import anyio
 
-from .._config import DEFAULT_LIMITS, Limits
+from .._config import DEFAULT_LIMITS, Limits, from_env
 from .._http import redact_url
+from .._limiter import Limiter
+from .._redis_limiter import RedisRateLimiter
 from .._selection import Globs, Selection, parse_time
+from .._shard import JOB_INDEX_ENV, Shard, parse_shard
 from .._slug import ProjectSlug
 from ..client import Client
-from ..errors import NotFound
+from ..errors import ConfigurationError, NotFound
 from ..mirror import (
     DEFAULT_LISTERS,
     DEFAULT_WORKERS,
@@ -44,6 +48,7 @@ from ._common import (
     CLIError,
     emit_json,
     make_client,
+    refuse_url_dest,
     require_token,
     run_async,
 )
@@ -134,6 +139,22 @@ def register(
         metavar="R",
         help=f"API requests per second, in bursts of at most R/2 (default: {DEFAULT_API_RATE:g})",
     )
+    add(
+        "--shard",
+        metavar="K/N",
+        help=(
+            "take only shard K of N (0-based), split by pipeline, so that N machines share "
+            f"the work; K may come from ${JOB_INDEX_ENV} (give N alone)"
+        ),
+    )
+    add(
+        "--rate-limiter",
+        metavar="URL",
+        help=(
+            "share the --api-rate budget with every process using this Redis or Valkey "
+            "(redis://HOST:PORT/DB); needs the cloud extra"
+        ),
+    )
     add("--dry-run", action="store_true", help="list what would be downloaded; write nothing")
     add("--verify", action="store_true", help="hash files recorded complete before skipping them")
     add(
@@ -204,9 +225,28 @@ def _selection(args: argparse.Namespace) -> Selection:
             workflows=Globs(tuple(args.workflow), tuple(args.exclude_workflow)),
             jobs=Globs(tuple(args.job), tuple(args.exclude_job)),
             artifacts=Globs(tuple(args.artifact), tuple(args.exclude_artifact)),
+            shard=_shard(args.shard),
         )
     except ValueError as exc:
         raise CLIError(str(exc)) from exc
+
+
+def _shard(text: str | None) -> Shard | None:
+    if text is None:
+        return None
+    try:
+        return parse_shard(text, job_index=from_env().job_index)
+    except ConfigurationError as exc:
+        raise CLIError(str(exc)) from None
+
+
+def _rate_limiter(url: str | None, limits: Limits) -> RedisRateLimiter | None:
+    if url is None:
+        return None
+    try:
+        return RedisRateLimiter(url, limits.rate, limits.burst)
+    except ConfigurationError as exc:
+        raise CLIError(str(exc)) from None
 
 
 def _artifact_hosts(args: argparse.Namespace) -> tuple[str, ...]:
@@ -230,6 +270,7 @@ def stats_line(client: Client, report: MirrorReport | None = None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    refuse_url_dest(args.dest)
     if not args.slugs and not args.org:
         raise CLIError("name at least one project SLUG or --org ORG")
     for slug in args.slugs:
@@ -243,6 +284,7 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError("--pipeline needs project slugs, not --org")
     selection = _selection(args)
     limits = api_limits(args.api_rate)
+    shared = _rate_limiter(args.rate_limiter, limits)
     token = require_token(args)
     # A dry run prints its plan; per-file lines would only repeat it.
     display = ProgressDisplay(
@@ -268,7 +310,18 @@ def run(args: argparse.Namespace) -> int:
     display.stats = live_stats
 
     async def main() -> MirrorReport:
-        client = make_client(args, token=token, limits=limits, artifact_hosts=_artifact_hosts(args))
+        async with contextlib.AsyncExitStack() as stack:
+            limiter = None if shared is None else await stack.enter_async_context(shared)
+            return await mirror_with(limiter)
+
+    async def mirror_with(limiter: Limiter | None) -> MirrorReport:
+        client = make_client(
+            args,
+            token=token,
+            limits=limits,
+            artifact_hosts=_artifact_hosts(args),
+            limiter=limiter,
+        )
         async with client:
             # Pre-flight, before DEST is touched: a wrong token or an unknown
             # project fails in one line and leaves nothing behind.
