@@ -107,7 +107,7 @@ def test_a_bad_limit_rate_is_one_line_and_exit_status_2(
     capsys: pytest.CaptureFixture[str], value: str, message: str
 ) -> None:
     try:
-        code = main(["fake-server", "--limit-rate", value])
+        code: object = main(["fake-server", "--limit-rate", value])
     except SystemExit as exc:  # argparse refuses it before the server is built
         code = exc.code
     assert code == 2
