@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -293,6 +294,21 @@ def write_url_lists(corpus: Corpus, base_url: str, tmp: Path) -> Path:
     return urls
 
 
+# Children may cache bytecode, as an installed package does: without the cache a
+# Python tool compiles its modules at every start (0.2 s of CPU for this one).
+CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
+def warm_up() -> None:
+    """Start the CLI once, so its modules' bytecode is cached before anything is timed."""
+    subprocess.run(
+        [sys.executable, "-m", "aiocircleci", "download", "--help"],
+        env=CHILD_ENV,
+        stdout=subprocess.DEVNULL,
+        check=True,
+    )
+
+
 def _measure(argv: list[str]) -> Sample:
     """Wall seconds, CPU seconds and peak RSS (MiB) of one child process.
 
@@ -300,7 +316,7 @@ def _measure(argv: list[str]) -> Sample:
     for; ``ru_maxrss`` is the largest single process among them.
     """
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=CHILD_ENV)
     assert proc.stderr is not None
     err = proc.stderr.read()  # until the child exits and closes it
     proc.stderr.close()
@@ -393,6 +409,15 @@ def _table(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
+def stop_on_sigterm() -> None:
+    """Let ``kill`` unwind like Ctrl-C, so the server stops and temporary files go."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 def _default_workdir() -> str:
     return str(TMPFS) if TMPFS.is_dir() else tempfile.gettempdir()
 
@@ -431,6 +456,8 @@ def main(argv: list[str] | None = None) -> int:
         help="where 'disk' downloads go (default: the system temp directory)",
     )
     args = parser.parse_args(argv)
+    stop_on_sigterm()
+    warm_up()
     wanted_corpora = [c for c in CORPORA if c in args.corpus.split(",")]
     wanted = args.tools.split(",")
     tools = [t for t in TOOLS if t.name in wanted and t.available()]
