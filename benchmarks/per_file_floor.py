@@ -23,6 +23,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import importlib
+import importlib.util
 import io
 import json
 import os
@@ -52,6 +54,12 @@ from benchmarks.download_vs_peers import (
 )
 
 JOBS = 32
+UVLOOP_ENV = "AIOCIRCLECI_BENCH_UVLOOP"
+# The CLI on uvloop: installing its policy makes anyio's asyncio backend use it.
+_OURS_ON_UVLOOP = (
+    "import sys, uvloop; uvloop.install(); "
+    "from aiocircleci.cli import main; sys.exit(main(sys.argv[1:]))"
+)
 
 
 # -- the floor, run in its own interpreter: python -m benchmarks.per_file_floor --bare ...
@@ -90,6 +98,8 @@ async def bare_download(urls: list[str], dest: str, jobs: int) -> None:
 def _bare_main(urls_file: str, dest: str, jobs: int) -> int:
     with open(urls_file) as f:
         urls = [line.strip() for line in f if line.strip()]
+    if os.environ.get(UVLOOP_ENV):
+        importlib.import_module("uvloop").install()
     asyncio.run(bare_download(urls, dest, jobs))
     return 0
 
@@ -110,10 +120,10 @@ def _floor_argv(urls: Path, dest: Path) -> list[str]:
 
 
 def _ours_argv(urls: Path, dest: Path) -> list[str]:
+    run = ["-c", _OURS_ON_UVLOOP] if CHILD_ENV.get(UVLOOP_ENV) else ["-m", "aiocircleci"]
     return [
         sys.executable,
-        "-m",
-        "aiocircleci",
+        *run,
         "-q",
         "download",
         "-i",
@@ -222,12 +232,12 @@ def _run_argv(program: str, urls: Path, dest: Path) -> list[str]:
 
 
 def profile(urls: Path, tmp: Path, out: Path, top: int = 25) -> str:
-    """Run the CLI once under cProfile; return its top functions by own time."""
+    """Run the CLI once under cProfile (on asyncio's own loop); return its top functions."""
     dest = tmp / "out-profile"
     argv = _ours_argv(urls, dest)
     shutil.rmtree(dest, ignore_errors=True)
     subprocess.run(
-        [sys.executable, "-m", "cProfile", "-o", str(out), *argv[1:]],
+        [sys.executable, "-m", "cProfile", "-o", str(out), "-m", "aiocircleci", *argv[3:]],
         check=True,
         env=CHILD_ENV,
         stdout=subprocess.DEVNULL,
@@ -277,12 +287,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-strace", action="store_true", help="skip the syscall counts")
     parser.add_argument("--profile", metavar="FILE", help="also write a cProfile of the CLI")
     parser.add_argument("--workdir", default=None, help="default: /dev/shm if present")
+    parser.add_argument("--uvloop", action="store_true", help="run both programs on uvloop")
     args = parser.parse_args(argv)
     if args.bare:
         urls_file, dest, jobs = args.bare
         return _bare_main(urls_file, dest, int(jobs))
     stop_on_sigterm()
     warm_up()
+    if args.uvloop:
+        if importlib.util.find_spec("uvloop") is None:
+            parser.error("--uvloop: uvloop is not installed")
+        CHILD_ENV[UVLOOP_ENV] = "1"
     use_strace = not args.no_strace and shutil.which("strace") is not None
     notes = [] if use_strace or args.no_strace else ["strace not installed: no syscall counts"]
     use_nginx = shutil.which("nginx") is not None
