@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -233,6 +234,29 @@ def _aiocircleci(urls: Path, dest: Path, jobs: int) -> list[str]:
     ]
 
 
+def _aiocircleci_processes(urls: Path, dest: Path, jobs: int) -> list[str]:
+    """One CLI process per CPU, each with its share of the list and of the jobs.
+
+    An experiment, not a mode of the CLI: it shows what a process per core could
+    gain. ``sh`` starts them and fails if any of them fails.
+    """
+    procs = _processes()
+    script = []
+    for i in range(procs):
+        argv = _aiocircleci(_share(urls, i, procs), dest, max(1, jobs // procs))
+        script.append(f"{shlex.join(argv)} & p{i}=$!")
+    script.append(" && ".join(f"wait $p{i}" for i in range(procs)))
+    return ["sh", "-c", "; ".join(script)]
+
+
+def _processes() -> int:
+    return max(2, os.cpu_count() or 1)
+
+
+def _share(urls: Path, index: int, count: int) -> Path:
+    return urls.with_name(f"{urls.stem}.share{index}of{count}.txt")
+
+
 def _curl(urls: Path, dest: Path, jobs: int) -> list[str]:
     config = urls.with_suffix(".curl")
     return [
@@ -275,6 +299,7 @@ def _aria2c_segmented(urls: Path, dest: Path, jobs: int) -> list[str]:
 
 TOOLS = (
     Tool("aiocircleci", sys.executable, _aiocircleci),
+    Tool("aiocircleci-procs", "sh", _aiocircleci_processes),
     Tool("curl", "curl", _curl),
     Tool("wget", "wget", _wget),
     Tool("aria2c", "aria2c", _aria2c_args),
@@ -285,6 +310,11 @@ TOOLS = (
 def write_url_lists(corpus: Corpus, base_url: str, tmp: Path) -> Path:
     urls = tmp / f"{corpus.name}.txt"
     urls.write_text("".join(f"{base_url}/{p}\n" for p in corpus.paths))
+    procs = _processes()
+    for i in range(procs):
+        _share(urls, i, procs).write_text(
+            "".join(f"{base_url}/{p}\n" for p in corpus.paths[i::procs])
+        )
     urls.with_suffix(".curl").write_text(
         "".join(f'url = "{base_url}/{p}"\noutput = "{p}"\n' for p in corpus.paths)
     )
@@ -395,14 +425,14 @@ def run_corpus(
 
 def _table(results: list[Result]) -> str:
     lines = [
-        f"{'corpus':<7} {'out':<6} {'tool':<12} {'wall s':>8} {'x curl':>7} {'x rival':>8} "
+        f"{'corpus':<7} {'out':<6} {'tool':<17} {'wall s':>8} {'x curl':>7} {'x rival':>8} "
         f"{'cpu s':>7} {'cpu ms/f':>9} {'files/s':>9} {'MB/s':>8} {'RSS MiB':>8}"
     ]
     for r in results:
         to_curl = f"{r.ratio_to_curl:.2f}" if r.ratio_to_curl is not None else "-"
         to_rival = f"{r.ratio_to_rival:.2f}" if r.ratio_to_rival is not None else "-"
         lines.append(
-            f"{r.corpus:<7} {r.out:<6} {r.tool:<12} {r.seconds:>8.3f} {to_curl:>7} "
+            f"{r.corpus:<7} {r.out:<6} {r.tool:<17} {r.seconds:>8.3f} {to_curl:>7} "
             f"{to_rival:>8} {r.cpu_seconds:>7.2f} {r.cpu_ms_per_file:>9.3f} "
             f"{r.files_per_s:>9.0f} {r.mb_per_s:>8.1f} {r.peak_rss_mib:>8.1f}"
         )
@@ -438,7 +468,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cap", default="32m", help="nginx limit_rate of the capped corpus")
     parser.add_argument("-j", "--jobs", type=int, default=32, help="parallelism for every tool")
     parser.add_argument("--repeat", type=int, default=3, help="rounds; the median counts")
-    parser.add_argument("--tools", default=",".join(t.name for t in TOOLS))
+    parser.add_argument(
+        "--tools",
+        default=",".join(t.name for t in TOOLS if t.name != "aiocircleci-procs"),
+        help="comma-separated; aiocircleci-procs (one CLI process per CPU) only on request",
+    )
     parser.add_argument("--server", choices=["auto", "nginx", "python"], default="auto")
     parser.add_argument(
         "--workdir",
