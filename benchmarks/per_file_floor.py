@@ -14,8 +14,9 @@ imports), in alternating order, ``--repeat`` times. The CPU time per file is
 ``(cpu(N) - cpu(0)) / N`` from ``wait4`` (user + sys, medians), so start-up
 does not count. With ``strace`` installed, each also runs once under
 ``strace -c -f`` and the syscalls per file are reported the same way, with the
-ones that differ most. ``--profile FILE`` runs the CLI once under cProfile and
-prints where its time goes.
+ones that differ most. ``--profile FILE`` counts each program's Python calls per
+file under cProfile (a figure the machine's load does not move) and prints where
+the CLI's time goes.
 """
 
 from __future__ import annotations
@@ -147,6 +148,7 @@ class Figures:
     startup_cpu_s: float
     cpu_ms_per_file: float
     syscalls_per_file: float | None = None
+    python_calls_per_file: float | None = None
     top_syscalls_per_file: dict[str, float] = field(default_factory=dict)
     wall_samples: list[float] = field(default_factory=list)
 
@@ -231,19 +233,36 @@ def _run_argv(program: str, urls: Path, dest: Path) -> list[str]:
     return PROGRAMS[program](urls, dest)
 
 
-def profile(urls: Path, tmp: Path, out: Path, top: int = 25) -> str:
-    """Run the CLI once under cProfile (on asyncio's own loop); return its top functions."""
-    dest = tmp / "out-profile"
-    argv = _ours_argv(urls, dest)
-    shutil.rmtree(dest, ignore_errors=True)
+def _profiled_calls(program: str, urls: Path, dest: Path, out: Path) -> int:
+    """Run one program under cProfile; return how many Python calls it made."""
+    argv = _run_argv(program, urls, dest)
+    module = argv[1:] if program == "floor" else ["-m", "aiocircleci", *argv[3:]]
     subprocess.run(
-        [sys.executable, "-m", "cProfile", "-o", str(out), "-m", "aiocircleci", *argv[3:]],
+        [sys.executable, "-m", "cProfile", "-o", str(out), *module],
         check=True,
         env=CHILD_ENV,
         stdout=subprocess.DEVNULL,
     )
     shutil.rmtree(dest, ignore_errors=True)
+    calls: int = pstats.Stats(str(out)).total_calls  # type: ignore[attr-defined]
+    return calls
 
+
+def profile(
+    figures: list[Figures], urls: Path, empty: Path, tmp: Path, out: Path, top: int = 25
+) -> str:
+    """Python calls per file of each program, and the CLI's cProfile (asyncio's own loop).
+
+    Call counts do not depend on the machine's load, unlike CPU time. Returns
+    the CLI's top functions by own time and by cumulative time.
+    """
+    scratch = tmp / "empty.prof"
+    for fig in figures:
+        dest = tmp / f"out-{fig.program}"
+        target = out if fig.program == "aiocircleci" else scratch
+        with_files = _profiled_calls(fig.program, urls, dest, target)
+        without = _profiled_calls(fig.program, empty, dest, scratch)
+        fig.python_calls_per_file = (with_files - without) / fig.files
     text = io.StringIO()
     stats = pstats.Stats(str(out), stream=text)
     stats.sort_stats("tottime").print_stats(top)
@@ -254,13 +273,14 @@ def profile(urls: Path, tmp: Path, out: Path, top: int = 25) -> str:
 def _table(figures: list[Figures]) -> str:
     lines = [
         f"{'program':<12} {'files':>6} {'wall s':>7} {'cpu s':>7} {'start cpu s':>12} "
-        f"{'cpu ms/file':>12} {'syscalls/file':>14}"
+        f"{'cpu ms/file':>12} {'syscalls/file':>14} {'py calls/file':>14}"
     ]
     for f in figures:
         sc = f"{f.syscalls_per_file:.1f}" if f.syscalls_per_file is not None else "-"
+        pc = f"{f.python_calls_per_file:.0f}" if f.python_calls_per_file is not None else "-"
         lines.append(
             f"{f.program:<12} {f.files:>6} {f.wall_s:>7.3f} {f.cpu_s:>7.3f} "
-            f"{f.startup_cpu_s:>12.3f} {f.cpu_ms_per_file:>12.3f} {sc:>14}"
+            f"{f.startup_cpu_s:>12.3f} {f.cpu_ms_per_file:>12.3f} {sc:>14} {pc:>14}"
         )
     floor = next(f for f in figures if f.program == "floor")
     ours = next(f for f in figures if f.program == "aiocircleci")
@@ -318,7 +338,9 @@ def main(argv: list[str] | None = None) -> int:
                 _run(PROGRAMS[program](urls, dest), dest)
                 _check(dest, corpus, program)
             figures = measure(urls, empty, tmp, args.count, args.repeat, use_strace)
-            report = profile(urls, tmp, Path(args.profile)) if args.profile else None
+            report = None
+            if args.profile:
+                report = profile(figures, urls, empty, tmp, Path(args.profile))
     if args.json:
         print(json.dumps({"figures": [asdict(f) for f in figures], "notes": notes}, indent=2))
     else:
