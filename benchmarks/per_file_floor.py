@@ -35,6 +35,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -55,7 +56,6 @@ from benchmarks.download_vs_peers import (
 )
 
 JOBS = 32
-UVLOOP_ENV = "AIOCIRCLECI_BENCH_UVLOOP"
 # The CLI on uvloop: installing its policy makes anyio's asyncio backend use it.
 _OURS_ON_UVLOOP = (
     "import sys, uvloop; uvloop.install(); "
@@ -96,10 +96,10 @@ async def bare_download(urls: list[str], dest: str, jobs: int) -> None:
         await asyncio.gather(*(worker(session) for _ in range(jobs)))
 
 
-def _bare_main(urls_file: str, dest: str, jobs: int) -> int:
+def _bare_main(urls_file: str, dest: str, jobs: int, loop: str) -> int:
     with open(urls_file) as f:
         urls = [line.strip() for line in f if line.strip()]
-    if os.environ.get(UVLOOP_ENV):
+    if loop == "uvloop":
         importlib.import_module("uvloop").install()
     asyncio.run(bare_download(urls, dest, jobs))
     return 0
@@ -108,7 +108,7 @@ def _bare_main(urls_file: str, dest: str, jobs: int) -> int:
 # -- measuring
 
 
-def _floor_argv(urls: Path, dest: Path) -> list[str]:
+def _floor_argv(urls: Path, dest: Path, loop: str = "asyncio") -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -117,11 +117,12 @@ def _floor_argv(urls: Path, dest: Path) -> list[str]:
         str(urls),
         str(dest),
         str(JOBS),
+        loop,
     ]
 
 
-def _ours_argv(urls: Path, dest: Path) -> list[str]:
-    run = ["-c", _OURS_ON_UVLOOP] if CHILD_ENV.get(UVLOOP_ENV) else ["-m", "aiocircleci"]
+def _ours_argv(urls: Path, dest: Path, loop: str = "asyncio") -> list[str]:
+    run = ["-c", _OURS_ON_UVLOOP] if loop == "uvloop" else ["-m", "aiocircleci"]
     return [
         sys.executable,
         *run,
@@ -136,7 +137,19 @@ def _ours_argv(urls: Path, dest: Path) -> list[str]:
     ]
 
 
-PROGRAMS = {"floor": _floor_argv, "aiocircleci": _ours_argv}
+def _floor_uvloop(urls: Path, dest: Path) -> list[str]:
+    return _floor_argv(urls, dest, "uvloop")
+
+
+def _ours_uvloop(urls: Path, dest: Path) -> list[str]:
+    return _ours_argv(urls, dest, "uvloop")
+
+
+PROGRAMS: dict[str, Callable[[Path, Path], list[str]]] = {
+    "floor": _floor_argv,
+    "aiocircleci": _ours_argv,
+}
+UVLOOP_PROGRAMS = {"floor+uvloop": _floor_uvloop, "aiocircleci+uvloop": _ours_uvloop}
 
 
 @dataclass
@@ -258,6 +271,8 @@ def profile(
     """
     scratch = tmp / "empty.prof"
     for fig in figures:
+        if fig.program not in ("floor", "aiocircleci"):
+            continue  # the uvloop variants are not profiled
         dest = tmp / f"out-{fig.program}"
         target = out if fig.program == "aiocircleci" else scratch
         with_files = _profiled_calls(fig.program, urls, dest, target)
@@ -272,21 +287,29 @@ def profile(
 
 def _table(figures: list[Figures]) -> str:
     lines = [
-        f"{'program':<12} {'files':>6} {'wall s':>7} {'cpu s':>7} {'start cpu s':>12} "
+        f"{'program':<18} {'files':>6} {'wall s':>7} {'cpu s':>7} {'start cpu s':>12} "
         f"{'cpu ms/file':>12} {'syscalls/file':>14} {'py calls/file':>14}"
     ]
     for f in figures:
         sc = f"{f.syscalls_per_file:.1f}" if f.syscalls_per_file is not None else "-"
         pc = f"{f.python_calls_per_file:.0f}" if f.python_calls_per_file is not None else "-"
         lines.append(
-            f"{f.program:<12} {f.files:>6} {f.wall_s:>7.3f} {f.cpu_s:>7.3f} "
+            f"{f.program:<18} {f.files:>6} {f.wall_s:>7.3f} {f.cpu_s:>7.3f} "
             f"{f.startup_cpu_s:>12.3f} {f.cpu_ms_per_file:>12.3f} {sc:>14} {pc:>14}"
         )
     floor = next(f for f in figures if f.program == "floor")
     ours = next(f for f in figures if f.program == "aiocircleci")
+    by_name = {f.program: f for f in figures}
     lines.append(
         f"aiocircleci / floor, CPU per file: {ours.cpu_ms_per_file / floor.cpu_ms_per_file:.2f}"
     )
+    if "aiocircleci+uvloop" in by_name:
+        uv_ours, uv_floor = by_name["aiocircleci+uvloop"], by_name["floor+uvloop"]
+        lines.append(
+            "on uvloop / on asyncio, CPU per file: "
+            f"aiocircleci {uv_ours.cpu_ms_per_file / ours.cpu_ms_per_file:.2f}, "
+            f"floor {uv_floor.cpu_ms_per_file / floor.cpu_ms_per_file:.2f}"
+        )
     if floor.top_syscalls_per_file:
         lines.append("syscalls per file that differ most (aiocircleci / floor):")
         for name in floor.top_syscalls_per_file:
@@ -299,7 +322,9 @@ def _table(figures: list[Figures]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bare", nargs=3, metavar=("URLS", "DEST", "JOBS"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--bare", nargs=4, metavar=("URLS", "DEST", "JOBS", "LOOP"), help=argparse.SUPPRESS
+    )
     parser.add_argument("--json", action="store_true", help="print results as JSON")
     parser.add_argument("--count", type=int, default=2000, help="files (default: 2000)")
     parser.add_argument("--size", type=int, default=16 * KiB, help="bytes per file")
@@ -307,17 +332,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-strace", action="store_true", help="skip the syscall counts")
     parser.add_argument("--profile", metavar="FILE", help="also write a cProfile of the CLI")
     parser.add_argument("--workdir", default=None, help="default: /dev/shm if present")
-    parser.add_argument("--uvloop", action="store_true", help="run both programs on uvloop")
+    parser.add_argument(
+        "--uvloop", action="store_true", help="also run both programs on uvloop, alternating"
+    )
     args = parser.parse_args(argv)
     if args.bare:
-        urls_file, dest, jobs = args.bare
-        return _bare_main(urls_file, dest, int(jobs))
+        urls_file, dest, jobs, loop = args.bare
+        return _bare_main(urls_file, dest, int(jobs), loop)
     stop_on_sigterm()
     warm_up()
     if args.uvloop:
         if importlib.util.find_spec("uvloop") is None:
             parser.error("--uvloop: uvloop is not installed")
-        CHILD_ENV[UVLOOP_ENV] = "1"
+        PROGRAMS.update(UVLOOP_PROGRAMS)
     use_strace = not args.no_strace and shutil.which("strace") is not None
     notes = [] if use_strace or args.no_strace else ["strace not installed: no syscall counts"]
     use_nginx = shutil.which("nginx") is not None
