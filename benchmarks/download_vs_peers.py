@@ -1,13 +1,21 @@
 """``aiocircleci download`` against curl, wget and aria2c on a local static server.
 
-Run as ``python -m benchmarks.download_vs_peers [--json]``. It builds two
-corpora (by default 2,000 files of 16 KiB, and 2 files of 256 MiB), serves them
-from 127.0.0.1 (nginx with its own config in a temporary directory when
-installed, else an aiohttp static server), and downloads each corpus with
-every tool that is installed, each into a fresh directory. Reported per tool:
-wall time, files/s, MB/s and the peak RSS of the tool's process, plus the wall
-time as a ratio to curl's. Every download is checked (file count and bytes)
-before its figures count.
+Run as ``python -m benchmarks.download_vs_peers [--json]``. It builds the corpora
+(by default 2,000 and 20,000 files of 16 KiB, and 2 files of 256 MiB), serves them
+from 127.0.0.1 (nginx with its own config in a temporary directory when installed,
+else an aiohttp static server) and downloads each corpus with every tool that is
+installed, each into a fresh directory. The ``capped`` corpus is the same two
+256 MiB files served with nginx's ``limit_rate`` per connection, the way object
+stores cap a single stream.
+
+Tools run in alternating order (round 1: A B C, round 2: B C A, ...), so a burst
+of load from elsewhere on the machine does not land on one tool's runs only.
+Reported per tool: the median wall time and CPU time (user + sys, from
+``wait4``), files/s, MB/s, the peak RSS of the tool's process tree, and the wall
+time as a ratio to curl's and to the corpus's rival (``aria2c -x16 -s16`` for the
+capped corpus, curl for the others). Every download is checked (file count and
+bytes) before its figures count. Downloads go into tmpfs by default, so a slow
+disk does not hide the tools' own cost; ``--out tmpfs,disk`` also measures disk.
 """
 
 from __future__ import annotations
@@ -15,7 +23,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -24,11 +34,14 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 KiB = 1024
 MiB = 1024 * KiB
+
+CORPORA = ("small", "many", "large", "capped")
+TMPFS = Path("/dev/shm")
 
 
 @dataclass(frozen=True)
@@ -36,8 +49,8 @@ class Corpus:
     name: str
     count: int
     size: int
-    root: Path  # served directory
     paths: tuple[str, ...]  # relative URL paths
+    rival: str = "curl"  # the tool whose wall time the target is set against
 
     @property
     def total_bytes(self) -> int:
@@ -45,15 +58,28 @@ class Corpus:
 
 
 @dataclass
+class Sample:
+    seconds: float
+    cpu_seconds: float
+    peak_rss_mib: float
+
+
+@dataclass
 class Result:
     corpus: str
+    out: str
     tool: str
     seconds: float
+    cpu_seconds: float
+    cpu_ms_per_file: float
     files_per_s: float
     mb_per_s: float
     peak_rss_mib: float
+    rival: str
     ratio_to_curl: float | None = None
+    ratio_to_rival: float | None = None
     runs: int = 1
+    samples: list[float] = field(default_factory=list)
 
 
 def _free_port() -> int:
@@ -63,12 +89,13 @@ def _free_port() -> int:
         return port
 
 
-def build_corpus(base: Path, name: str, count: int, size: int) -> Corpus:
-    root = base / "www"
+def build_corpus(root: Path, name: str, count: int, size: int) -> Corpus:
+    """``count`` files of ``size`` random bytes under ``root/name``."""
     paths = []
     block = os.urandom(MiB)
+    dirs = max(20, count // 1000)
     for i in range(count):
-        rel = f"{name}/d{i % 20:02d}/f{i:05d}.bin"
+        rel = f"{name}/d{i % dirs:02d}/f{i:05d}.bin"
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "wb") as f:
@@ -82,9 +109,15 @@ def build_corpus(base: Path, name: str, count: int, size: int) -> Corpus:
                     f.write(block[:n])
                     remaining -= n
         paths.append(rel)
-    for dirpath, _, _ in os.walk(base):
-        os.chmod(dirpath, 0o755)  # nginx workers may run as another user
-    return Corpus(name, count, size, root, tuple(paths))
+    for dirpath, _, _ in os.walk(root):
+        os.chmod(dirpath, 0o755)
+    return Corpus(name, count, size, tuple(paths))
+
+
+def capped_corpus(large: Corpus) -> Corpus:
+    """The large corpus again, under ``/capped/``, where the server limits each connection."""
+    paths = tuple("capped/" + p.removeprefix("large/") for p in large.paths)
+    return Corpus("capped", large.count, large.size, paths, rival="aria2c-x16")
 
 
 def _wait_for_port(port: int, timeout: float = 10.0) -> None:
@@ -98,12 +131,15 @@ def _wait_for_port(port: int, timeout: float = 10.0) -> None:
     raise RuntimeError(f"no server on port {port}")
 
 
+# ``master_process off`` keeps nginx in one process that never changes user, so it
+# runs as whoever runs the benchmark, with no system service involved.
 _NGINX_CONF = """\
 daemon off;
+master_process off;
 worker_processes 1;
 pid {tmp}/nginx.pid;
 error_log {tmp}/error.log warn;
-events {{ worker_connections 1024; }}
+events {{ worker_connections 4096; }}
 http {{
     access_log off;
     sendfile on;
@@ -118,16 +154,20 @@ http {{
     server {{
         listen 127.0.0.1:{port};
         root {root};
+        location /capped/ {{
+            alias {root}/large/;
+            limit_rate {cap};
+        }}
     }}
 }}
 """
 
 
 @contextmanager
-def nginx_server(root: Path, tmp: Path) -> Iterator[str]:
+def nginx_server(root: Path, tmp: Path, cap: str) -> Iterator[str]:
     port = _free_port()
     conf = tmp / "nginx.conf"
-    conf.write_text(_NGINX_CONF.format(tmp=tmp, port=port, root=root))
+    conf.write_text(_NGINX_CONF.format(tmp=tmp, port=port, root=root, cap=cap))
     proc = subprocess.Popen(
         ["nginx", "-c", str(conf), "-p", str(tmp), "-e", str(tmp / "error.log")],
         stdout=subprocess.DEVNULL,
@@ -142,11 +182,12 @@ def nginx_server(root: Path, tmp: Path) -> Iterator[str]:
 
 
 @contextmanager
-def python_server(root: Path, tmp: Path) -> Iterator[str]:
+def python_server(root: Path, tmp: Path, cap: str) -> Iterator[str]:
     """An aiohttp.web static file server in a child process (when nginx is missing).
 
     The emulator serves its own generated world rather than a directory, so the
     fallback is aiohttp's static handler; expect every tool to be server-bound.
+    It cannot cap a connection's rate, so the capped corpus is skipped with it.
     """
     port = _free_port()
     code = (
@@ -169,8 +210,12 @@ def python_server(root: Path, tmp: Path) -> Iterator[str]:
 @dataclass(frozen=True)
 class Tool:
     name: str
-    available: Callable[[], bool]
+    binary: str
     command: Callable[[Path, Path, int], list[str]]  # (url list, dest, jobs) -> argv
+    corpora: frozenset[str] = frozenset(CORPORA)
+
+    def available(self) -> bool:
+        return shutil.which(self.binary) is not None
 
 
 def _aiocircleci(urls: Path, dest: Path, jobs: int) -> list[str]:
@@ -187,6 +232,29 @@ def _aiocircleci(urls: Path, dest: Path, jobs: int) -> list[str]:
         "-j",
         str(jobs),
     ]
+
+
+def _aiocircleci_processes(urls: Path, dest: Path, jobs: int) -> list[str]:
+    """One CLI process per CPU, each with its share of the list and of the jobs.
+
+    An experiment, not a mode of the CLI: it shows what a process per core could
+    gain. ``sh`` starts them and fails if any of them fails.
+    """
+    procs = _processes()
+    script = []
+    for i in range(procs):
+        argv = _aiocircleci(_share(urls, i, procs), dest, max(1, jobs // procs))
+        script.append(f"{shlex.join(argv)} & p{i}=$!")
+    script.append(" && ".join(f"wait $p{i}" for i in range(procs)))
+    return ["sh", "-c", "; ".join(script)]
+
+
+def _processes() -> int:
+    return max(2, os.cpu_count() or 1)
+
+
+def _share(urls: Path, index: int, count: int) -> Path:
+    return urls.with_name(f"{urls.stem}.share{index}of{count}.txt")
 
 
 def _curl(urls: Path, dest: Path, jobs: int) -> list[str]:
@@ -210,7 +278,7 @@ def _wget(urls: Path, dest: Path, jobs: int) -> list[str]:
     return ["wget", "-q", "-x", "-nH", "-i", str(urls), "-P", str(dest)]
 
 
-def _aria2c(urls: Path, dest: Path, jobs: int) -> list[str]:
+def _aria2c_args(urls: Path, dest: Path, jobs: int) -> list[str]:
     return [
         "aria2c",
         "-q",
@@ -225,21 +293,28 @@ def _aria2c(urls: Path, dest: Path, jobs: int) -> list[str]:
     ]
 
 
-def _installed(name: str) -> Callable[[], bool]:
-    return lambda: shutil.which(name) is not None
+def _aria2c_segmented(urls: Path, dest: Path, jobs: int) -> list[str]:
+    return [*_aria2c_args(urls, dest, jobs), "-x16", "-s16"]
 
 
 TOOLS = (
-    Tool("aiocircleci", lambda: True, _aiocircleci),
-    Tool("curl", _installed("curl"), _curl),
-    Tool("wget", _installed("wget"), _wget),
-    Tool("aria2c", _installed("aria2c"), _aria2c),
+    Tool("aiocircleci", sys.executable, _aiocircleci),
+    Tool("aiocircleci-procs", "sh", _aiocircleci_processes),
+    Tool("curl", "curl", _curl),
+    Tool("wget", "wget", _wget),
+    Tool("aria2c", "aria2c", _aria2c_args),
+    Tool("aria2c-x16", "aria2c", _aria2c_segmented, frozenset({"large", "capped"})),
 )
 
 
 def write_url_lists(corpus: Corpus, base_url: str, tmp: Path) -> Path:
     urls = tmp / f"{corpus.name}.txt"
     urls.write_text("".join(f"{base_url}/{p}\n" for p in corpus.paths))
+    procs = _processes()
+    for i in range(procs):
+        _share(urls, i, procs).write_text(
+            "".join(f"{base_url}/{p}\n" for p in corpus.paths[i::procs])
+        )
     urls.with_suffix(".curl").write_text(
         "".join(f'url = "{base_url}/{p}"\noutput = "{p}"\n' for p in corpus.paths)
     )
@@ -249,19 +324,51 @@ def write_url_lists(corpus: Corpus, base_url: str, tmp: Path) -> Path:
     return urls
 
 
-def _measure(argv: list[str]) -> tuple[float, float, int]:
-    """Wall seconds, peak RSS (MiB) and exit status of one child process."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.stderr is not None:
-        err = proc.stderr.read().decode(errors="replace")
+# Children may cache bytecode, as an installed package does: without the cache a
+# Python tool compiles its modules at every start (0.2 s of CPU for this one).
+CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
+def warm_up() -> None:
+    """Start the CLI once, so its modules' bytecode is cached before anything is timed."""
+    subprocess.run(
+        [sys.executable, "-m", "aiocircleci", "download", "--help"],
+        env=CHILD_ENV,
+        stdout=subprocess.DEVNULL,
+        check=True,
+    )
+
+
+GNU_TIME = "/usr/bin/time"
+
+
+def _measure(argv: list[str]) -> Sample:
+    """Wall seconds, CPU seconds and peak RSS (MiB) of one child process tree.
+
+    CPU time comes from ``wait4``: the child's own plus that of the children it
+    waited for. The peak RSS comes from GNU time when installed. ``ru_maxrss``
+    from our own ``wait4`` would not do: a forked child counts the pages it
+    shared with this (much larger) benchmark process before it exec'd, so every
+    small tool would seem as large as the benchmark.
+    """
+    with tempfile.NamedTemporaryFile(prefix="aiocircleci-rss-") as rss_file:
+        timed = os.path.exists(GNU_TIME)
+        wrapped = [GNU_TIME, "-f", "%M", "-o", rss_file.name, *argv] if timed else argv
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            wrapped, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=CHILD_ENV
+        )
+        assert proc.stderr is not None
+        err = proc.stderr.read()  # until the child exits and closes it
         proc.stderr.close()
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
         if proc.returncode != 0:
-            raise RuntimeError(f"{argv[0]} exited {proc.returncode}: {err.strip()[:500]}")
-    return seconds, usage.ru_maxrss / 1024, proc.returncode
+            text = err.decode(errors="replace").strip()[:500]
+            raise RuntimeError(f"{argv[0]} exited {proc.returncode}: {text}")
+        kib = int(rss_file.read().split()[-1]) if timed else usage.ru_maxrss
+    return Sample(seconds, usage.ru_utime + usage.ru_stime, kib / 1024)
 
 
 def _check(dest: Path, corpus: Corpus, tool: str) -> None:
@@ -275,104 +382,200 @@ def _check(dest: Path, corpus: Corpus, tool: str) -> None:
 
 
 def run_corpus(
-    corpus: Corpus, urls: Path, tmp: Path, jobs: int, repeat: int, tools: list[Tool]
+    corpus: Corpus,
+    urls: Path,
+    out_name: str,
+    out_dir: Path,
+    jobs: int,
+    repeat: int,
+    tools: list[Tool],
 ) -> list[Result]:
-    results = []
-    for tool in tools:
-        samples: list[tuple[float, float]] = []
-        for _ in range(repeat):
-            dest = tmp / f"out-{tool.name}"
+    """``repeat`` rounds over the tools, rotating their order each round."""
+    tools = [t for t in tools if corpus.name in t.corpora]
+    samples: dict[str, list[Sample]] = {t.name: [] for t in tools}
+    for round_ in range(repeat):
+        shift = round_ % len(tools)
+        for tool in tools[shift:] + tools[:shift]:
+            dest = out_dir / f"out-{tool.name}"
             shutil.rmtree(dest, ignore_errors=True)
-            dest.mkdir()
-            seconds, rss, _ = _measure(tool.command(urls, dest, jobs))
+            dest.mkdir(parents=True)
+            sample = _measure(tool.command(urls, dest, jobs))
             _check(dest, corpus, tool.name)
             shutil.rmtree(dest, ignore_errors=True)
-            samples.append((seconds, rss))
-        seconds = statistics.median(s for s, _ in samples)
-        rss = max(r for _, r in samples)
+            if out_name != "tmpfs":
+                os.sync()  # the next tool must not pay for this one's writeback
+            samples[tool.name].append(sample)
+    results = []
+    for tool in tools:
+        runs = samples[tool.name]
+        seconds = statistics.median(s.seconds for s in runs)
+        cpu = statistics.median(s.cpu_seconds for s in runs)
         results.append(
             Result(
                 corpus=corpus.name,
+                out=out_name,
                 tool=tool.name,
                 seconds=seconds,
+                cpu_seconds=cpu,
+                cpu_ms_per_file=cpu * 1000 / corpus.count,
                 files_per_s=corpus.count / seconds,
                 mb_per_s=corpus.total_bytes / 1e6 / seconds,
-                peak_rss_mib=rss,
-                runs=repeat,
+                peak_rss_mib=max(s.peak_rss_mib for s in runs),
+                rival=corpus.rival,
+                runs=len(runs),
+                samples=[round(s.seconds, 4) for s in runs],
             )
         )
-    curl = next((r for r in results if r.tool == "curl"), None)
+    by_name = {r.tool: r for r in results}
     for r in results:
-        r.ratio_to_curl = r.seconds / curl.seconds if curl else None
+        if "curl" in by_name:
+            r.ratio_to_curl = r.seconds / by_name["curl"].seconds
+        if corpus.rival in by_name:
+            r.ratio_to_rival = r.seconds / by_name[corpus.rival].seconds
     return results
 
 
 def _table(results: list[Result]) -> str:
     lines = [
-        f"{'corpus':<7} {'tool':<12} {'wall s':>8} {'x curl':>7} {'files/s':>9} "
-        f"{'MB/s':>8} {'RSS MiB':>8}"
+        f"{'corpus':<7} {'out':<6} {'tool':<17} {'wall s':>8} {'x curl':>7} {'x rival':>8} "
+        f"{'cpu s':>7} {'cpu ms/f':>9} {'files/s':>9} {'MB/s':>8} {'RSS MiB':>8}"
     ]
     for r in results:
-        ratio = f"{r.ratio_to_curl:.2f}" if r.ratio_to_curl is not None else "-"
+        to_curl = f"{r.ratio_to_curl:.2f}" if r.ratio_to_curl is not None else "-"
+        to_rival = f"{r.ratio_to_rival:.2f}" if r.ratio_to_rival is not None else "-"
         lines.append(
-            f"{r.corpus:<7} {r.tool:<12} {r.seconds:>8.3f} {ratio:>7} {r.files_per_s:>9.0f} "
-            f"{r.mb_per_s:>8.1f} {r.peak_rss_mib:>8.1f}"
+            f"{r.corpus:<7} {r.out:<6} {r.tool:<17} {r.seconds:>8.3f} {to_curl:>7} "
+            f"{to_rival:>8} {r.cpu_seconds:>7.2f} {r.cpu_ms_per_file:>9.3f} "
+            f"{r.files_per_s:>9.0f} {r.mb_per_s:>8.1f} {r.peak_rss_mib:>8.1f}"
         )
     return "\n".join(lines)
+
+
+def stop_on_sigterm() -> None:
+    """Let ``kill`` unwind like Ctrl-C, so the server stops and temporary files go."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _default_workdir() -> str:
+    return str(TMPFS) if TMPFS.is_dir() else tempfile.gettempdir()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print results as JSON")
-    parser.add_argument("--corpus", choices=["small", "large", "both"], default="both")
+    parser.add_argument(
+        "--corpus",
+        default=",".join(CORPORA),
+        help=f"comma-separated, of {', '.join(CORPORA)} (default: all)",
+    )
     parser.add_argument("--small-count", type=int, default=2000)
-    parser.add_argument("--small-size", type=int, default=16 * KiB)
+    parser.add_argument("--many-count", type=int, default=20000)
+    parser.add_argument("--small-size", type=int, default=16 * KiB, help="for small and many")
     parser.add_argument("--large-count", type=int, default=2)
-    parser.add_argument("--large-size", type=int, default=256 * MiB)
+    parser.add_argument("--large-size", type=int, default=256 * MiB, help="for large and capped")
+    parser.add_argument("--cap", default="32m", help="nginx limit_rate of the capped corpus")
     parser.add_argument("-j", "--jobs", type=int, default=32, help="parallelism for every tool")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per tool; the median counts")
-    parser.add_argument("--tools", default="aiocircleci,curl,wget,aria2c")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds; the median counts")
+    parser.add_argument(
+        "--tools",
+        default=",".join(t.name for t in TOOLS if t.name != "aiocircleci-procs"),
+        help="comma-separated; aiocircleci-procs (one CLI process per CPU) only on request",
+    )
     parser.add_argument("--server", choices=["auto", "nginx", "python"], default="auto")
     parser.add_argument(
         "--workdir",
         default=None,
-        help="where corpora and downloads live (default: the system temp directory)",
+        help="where corpora and tmpfs downloads live (default: /dev/shm if present)",
+    )
+    parser.add_argument(
+        "--out",
+        default="tmpfs",
+        help="comma-separated: tmpfs (under --workdir), disk (under --disk-dir)",
+    )
+    parser.add_argument(
+        "--disk-dir",
+        default=tempfile.gettempdir(),
+        help="where 'disk' downloads go (default: the system temp directory)",
     )
     args = parser.parse_args(argv)
-    wanted = set(args.tools.split(","))
+    stop_on_sigterm()
+    warm_up()
+    wanted_corpora = [c for c in CORPORA if c in args.corpus.split(",")]
+    wanted = args.tools.split(",")
     tools = [t for t in TOOLS if t.name in wanted and t.available()]
-    skipped = sorted(wanted - {t.name for t in tools})
-    use_nginx = args.server == "nginx" or (args.server == "auto" and shutil.which("nginx"))
+    notes = [] if os.path.exists(GNU_TIME) else [f"{GNU_TIME} missing: RSS includes our fork"]
+    notes += [
+        f"{t.name}: {t.binary} not installed, skipped"
+        for t in TOOLS
+        if t.name in wanted and not t.available()
+    ]
+    use_nginx = args.server == "nginx" or (args.server == "auto" and bool(shutil.which("nginx")))
+    if not use_nginx:
+        notes.append("nginx not installed: aiohttp static server, capped corpus skipped")
+        wanted_corpora = [c for c in wanted_corpora if c != "capped"]
+    workdir = args.workdir or _default_workdir()
+    outs = args.out.split(",")
     results: list[Result] = []
-    with tempfile.TemporaryDirectory(prefix="aiocircleci-bench-", dir=args.workdir) as name:
+    with tempfile.TemporaryDirectory(prefix="aiocircleci-bench-", dir=workdir) as name:
         tmp = Path(name)
-        corpora = []
-        if args.corpus in ("small", "both"):
-            corpora.append(build_corpus(tmp, "small", args.small_count, args.small_size))
-        if args.corpus in ("large", "both"):
-            corpora.append(build_corpus(tmp, "large", args.large_count, args.large_size))
+        www = tmp / "www"
+        corpora: list[Corpus] = []
+        if "small" in wanted_corpora:
+            corpora.append(build_corpus(www, "small", args.small_count, args.small_size))
+        if "many" in wanted_corpora:
+            corpora.append(build_corpus(www, "many", args.many_count, args.small_size))
+        if {"large", "capped"} & set(wanted_corpora):
+            large = build_corpus(www, "large", args.large_count, args.large_size)
+            if "large" in wanted_corpora:
+                corpora.append(large)
+            if "capped" in wanted_corpora:
+                corpora.append(capped_corpus(large))
         server = nginx_server if use_nginx else python_server
-        with server(tmp / "www", tmp) as base_url:
+        with server(www, tmp, args.cap) as base_url:
             for corpus in corpora:
                 urls = write_url_lists(corpus, base_url, tmp)
-                results += run_corpus(corpus, urls, tmp, args.jobs, args.repeat, tools)
+                for out in outs:
+                    if out == "tmpfs":
+                        out_dir = tmp
+                    elif out == "disk":
+                        out_dir = Path(
+                            tempfile.mkdtemp(prefix="aiocircleci-out-", dir=args.disk_dir)
+                        )
+                    else:
+                        parser.error(f"unknown --out {out!r}")
+                    try:
+                        results += run_corpus(
+                            corpus, urls, out, out_dir, args.jobs, args.repeat, tools
+                        )
+                    finally:
+                        if out_dir != tmp:
+                            shutil.rmtree(out_dir, ignore_errors=True)
     meta = {
+        "date": time.strftime("%Y-%m-%d %H:%M %Z"),
         "server": "nginx" if use_nginx else "python",
-        "workdir": args.workdir or tempfile.gettempdir(),
+        "cap": args.cap if use_nginx else None,
+        "workdir": workdir,
+        "disk_dir": args.disk_dir if "disk" in outs else None,
         "jobs": args.jobs,
         "repeat": args.repeat,
         "cpus": os.cpu_count(),
-        "skipped_tools": skipped,
+        "load_average": os.getloadavg(),
+        "notes": notes,
     }
     if args.json:
         print(json.dumps({"meta": meta, "results": [asdict(r) for r in results]}, indent=2))
     else:
         print(_table(results))
         print(
-            f"server={meta['server']} workdir={meta['workdir']} jobs={args.jobs} "
-            f"median of {args.repeat} runs"
-            + (f"; not installed: {', '.join(skipped)}" if skipped else "")
+            f"server={meta['server']} cap={meta['cap']} workdir={workdir} jobs={args.jobs} "
+            f"median of {args.repeat} alternating rounds; load {meta['load_average'][0]:.2f}"
         )
+        for note in notes:
+            print(f"note: {note}")
     return 0
 
 

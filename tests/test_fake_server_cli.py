@@ -97,3 +97,20 @@ def test_a_bad_fault_spec_is_one_line_and_exit_status_2(
         main(["fake-server", "--faults", "api:teapot"])
     assert exited.value.code == 2
     assert "unknown fault kind 'teapot'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("fast", "not a size: 'fast'"), ("0", "limit_rate must be positive, not 0")],
+)
+def test_a_bad_limit_rate_is_one_line_and_exit_status_2(
+    capsys: pytest.CaptureFixture[str], value: str, message: str
+) -> None:
+    try:
+        code: object = main(["fake-server", "--limit-rate", value])
+    except SystemExit as exc:  # argparse refuses it before the server is built
+        code = exc.code
+    assert code == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err

@@ -72,9 +72,11 @@ def safe_relpath(path: str) -> PurePosixPath:
     The result is never absolute, never empty, and has no ``.`` or ``..``
     component, so joining it to a directory stays inside that directory.
     """
-    if len(path) <= 200 and _PLAIN.fullmatch(path):
-        # The common case (letters, digits, "-", "_" and dots not starting a name).
-        return PurePosixPath(path)
+    plain = path.lstrip("/")  # leading slashes are dropped whichever way we go
+    if len(plain) <= 200 and _PLAIN.fullmatch(plain):
+        # The common case (letters, digits, "-", "_" and dots not starting a name),
+        # which includes every URL path: "/d/f.bin" is "d/f.bin".
+        return PurePosixPath(plain)
     if "\0" in path:
         raise UnsafePath("the path contains a NUL character", path=_printable(path))
     text = unicodedata.normalize("NFC", path.replace("\\", "/"))

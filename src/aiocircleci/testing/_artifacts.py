@@ -119,24 +119,28 @@ class ArtifactAnswer:
 
 
 def answer_content(
-    world: World, artifact: Artifact, request_headers: Mapping[str, str]
+    world: World, artifact: Artifact, request_headers: Mapping[str, str], *, ranges: bool = True
 ) -> ArtifactAnswer:
     """200, 206 or 416 for an artifact's bytes, honouring ``Range`` and ``If-Range``.
 
     The body is always identity-encoded whatever ``Accept-Encoding`` asks for,
-    so byte counts and offsets are those of the stored bytes.
+    so byte counts and offsets are those of the stored bytes. With ``ranges``
+    false the host acts as a server without range support: no ``Accept-Ranges``,
+    and the whole body with 200 whatever ``Range`` asks for.
     """
     job = world.job(artifact.job_id)
     modified = job.stopped_at if job.stopped_at is not None else job.created_at
     last_modified = email.utils.formatdate(modified, usegmt=True)
     content_type = mimetypes.guess_type(artifact.path)[0] or "application/octet-stream"
     headers = {
-        "Accept-Ranges": "bytes",
         "ETag": artifact.etag,
         "Last-Modified": last_modified,
         "Content-Type": content_type,
     }
     size = artifact.size
+    if not ranges:
+        return ArtifactAnswer(200, headers, Body(size, chunks=artifact.iter_bytes()))
+    headers["Accept-Ranges"] = "bytes"
     outcome = resolve_range(request_headers, size, artifact.etag, last_modified)
     if outcome == "unsatisfiable":
         headers["Content-Range"] = f"bytes */{size}"

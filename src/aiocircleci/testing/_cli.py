@@ -28,7 +28,7 @@ _EPILOG = """\
 fault spec: comma-separated rules TARGET:KIND[TRIGGER]
   TARGET   api | artifact | storage | *   (api/OPERATION narrows to one operationId)
   KIND     500 502 503 504 | reset | reset-mid-body | short-body | stall
-           | latency=MS[-MS] | page-token-404 | ignore-page-token
+           | latency=MS[-MS] | page-token-404 | ignore-page-token | ignore-range
   TRIGGER  @P (probability) | #N (Nth request) | #N-M | #N+ | none (always)
   example  --faults 'api:503@0.1,artifact:reset-mid-body@0.05,storage:short-body#3'
 
@@ -89,6 +89,13 @@ def register(
         help="how a 429 announces the wait (default: %(default)s)",
     )
     add("--latency-ms", type=float, default=0.0, help="added to every request (default: 0)")
+    add(
+        "--limit-rate",
+        type=_size,
+        default=None,
+        metavar="SIZE",
+        help="cap each artifact or storage response at SIZE bytes/s, e.g. 32MiB (default: none)",
+    )
     add("--faults", type=_faults, default=None, metavar="SPEC", help="fault spec, see below")
     add("--public", action="store_true", help="artifact host does not require the token")
     add("--url-ttl", type=float, default=300.0, help="storage URL lifetime in seconds")
@@ -121,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
             rate_limit_burst=args.rate_limit_burst,
             retry_after_style=args.retry_after,
             latency_ms=args.latency_ms,
+            limit_rate=args.limit_rate,
             faults=args.faults,
             page_size=args.page_size,
             private=not args.public,

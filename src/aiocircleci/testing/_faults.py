@@ -15,6 +15,8 @@ A fault spec is a comma-separated list of rules (whitespace is ignored)::
              | "latency=" MS ["-" MS]              add MS (or uniformly MS..MS) milliseconds
              | "page-token-404"                    answer 404 to a request carrying page-token
              | "ignore-page-token"                 serve the first page whatever page-token says
+             | "ignore-range"                      answer 200 with the whole body, no
+                                                   Accept-Ranges (a server without ranges)
     TRIGGER := "@" P          each eligible request with probability P (seeded RNG)
              | "#" N          only the Nth eligible request (counting from 1)
              | "#" N "-" M    the Nth to the Mth eligible request
@@ -28,7 +30,8 @@ A fault spec is a comma-separated list of rules (whitespace is ignored)::
     *:latency=20-80,api/getJobArtifacts:page-token-404#1
 
 Which requests are *eligible* depends on the kind: status, reset and latency
-rules see every request of their class; body faults (``reset-mid-body``,
+rules see every request of their class (``ignore-range`` matters on the
+artifact and storage hosts only); body faults (``reset-mid-body``,
 ``short-body``, ``stall``) see every response with a non-empty body; page-token
 faults see requests to a paginated endpoint that carry a ``page-token``. Each
 rule has its own counter and its own RNG, seeded from the emulator's seed and the
@@ -59,6 +62,7 @@ class FaultKind(enum.StrEnum):
     LATENCY = "latency"
     PAGE_TOKEN_404 = "page-token-404"
     IGNORE_PAGE_TOKEN = "ignore-page-token"
+    IGNORE_RANGE = "ignore-range"
 
     @property
     def status(self) -> int | None:
@@ -81,6 +85,7 @@ _PHASES = {
     FaultKind.HTTP_504: Phase.REQUEST,
     FaultKind.RESET: Phase.REQUEST,
     FaultKind.LATENCY: Phase.REQUEST,
+    FaultKind.IGNORE_RANGE: Phase.REQUEST,
     FaultKind.RESET_MID_BODY: Phase.BODY,
     FaultKind.SHORT_BODY: Phase.BODY,
     FaultKind.STALL: Phase.BODY,

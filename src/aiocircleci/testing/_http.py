@@ -164,6 +164,41 @@ async def _flush(request: web.BaseRequest, settle: float = 0.03) -> None:
     await asyncio.sleep(settle)
 
 
+async def _write(
+    response: web.StreamResponse,
+    chunks: Iterable[bytes],
+    sent: Sent,
+    limit: int,
+    rate: float | None,
+) -> None:
+    """Write ``chunks`` up to ``limit`` bytes, no faster than ``rate`` bytes/s if given.
+
+    Paced the way nginx's ``limit_rate`` paces a response: the body goes out in
+    slices of about 20 ms worth, each one once the time for the bytes before it
+    has passed. ``sent.bytes_sent`` counts what went out, even if the peer leaves.
+    """
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    step = max(4096, int(rate / 50)) if rate else 0
+    for chunk in chunks:
+        room = limit - sent.bytes_sent
+        if room <= 0:
+            break
+        view = memoryview(chunk)[:room]
+        if not step:
+            await response.write(view)
+            sent.bytes_sent += len(view)
+            continue
+        assert rate is not None
+        for offset in range(0, len(view), step):
+            delay = start + sent.bytes_sent / rate - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            part = view[offset : offset + step]
+            await response.write(part)
+            sent.bytes_sent += len(part)
+
+
 async def send(
     request: web.BaseRequest,
     *,
@@ -174,40 +209,34 @@ async def send(
     cut_bytes: int = 64 * 1024,
     stop: asyncio.Event,
     stall_seconds: float = 300.0,
+    rate: float | None = None,
 ) -> Sent:
     """Answer with ``body``, or break the answer the way ``fault`` says.
 
     ``headers`` must not carry ``Content-Length``; it is set from ``body.length``.
     For ``HEAD`` only the headers go out. A client that disconnects mid-body is
-    not an error: the answer just ends there.
+    not an error: the answer just ends there. ``rate`` caps the body at that many
+    bytes per second (``None``: as fast as the connection takes it).
     """
     head = request.method == "HEAD"
-    if fault is None and (head or body.data is not None):
+    if head or (fault is None and rate is None and body.data is not None):
         whole = web.Response(status=status, headers=headers, body=None if head else body.data)
         if head:
             whole.headers["Content-Length"] = str(body.length)
         return Sent(whole, status, 0 if head else body.length)
     response = web.StreamResponse(status=status, headers=headers)
     response.content_length = body.length
-    sent = 0
+    sent = Sent(response, status, 0)
     try:
         await response.prepare(request)
         if fault is None:
-            for chunk in body.iter():
-                await response.write(chunk)
-                sent += len(chunk)
+            await _write(response, body.iter(), sent, body.length, rate)
             await response.write_eof()
-            return Sent(response, status, sent)
-        budget = min(cut_bytes, body.length // 2)
-        for chunk in body.iter():
-            if sent >= budget:
-                break
-            piece = chunk[: budget - sent]
-            await response.write(piece)
-            sent += len(piece)
+            return sent
+        await _write(response, body.iter(), sent, min(cut_bytes, body.length // 2), rate)
         await _flush(request)
     except ConnectionError:
-        return Sent(response, status, sent)
+        return sent
     if fault is FaultKind.SHORT_BODY:
         transport = request.transport
         if transport is not None:
@@ -217,4 +246,4 @@ async def send(
         reset_connection(request)
     else:
         reset_connection(request)
-    return Sent(response, status, sent)
+    return sent

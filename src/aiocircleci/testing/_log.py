@@ -25,6 +25,9 @@ class RequestRecord(msgspec.Struct, frozen=True, kw_only=True):
     ``"latency=200"``, ``"reset-mid-body"``...). ``violation`` is true when the
     request arrived before the Retry-After last announced to its token had passed.
     ``timestamp`` is wall-clock seconds since the epoch at arrival.
+    ``connection`` numbers the TCP connection the request came on, from 1, per
+    host and in the order each connection sent its first request; requests on
+    one keep-alive connection share it.
     """
 
     route_class: RouteClass
@@ -38,6 +41,7 @@ class RequestRecord(msgspec.Struct, frozen=True, kw_only=True):
     timestamp: float
     violation: bool = False
     bytes_sent: int = 0
+    connection: int = 0
 
     def header(self, name: str) -> str | None:
         """The first value of a request header, case-insensitively; ``None`` if absent."""

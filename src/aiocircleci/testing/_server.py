@@ -18,6 +18,7 @@ import secrets
 import socket
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
 from types import TracebackType
@@ -98,7 +99,10 @@ class FakeCircleCI:
     Knobs: ``rate_limit`` requests per second per token (``None``: unlimited)
     with a bucket of ``rate_limit_burst`` (default: one second's worth);
     ``retry_after_style`` says how a 429 announces the wait; ``latency_ms`` is
-    added to every request on all three hosts; ``faults`` is a ``Faults`` value
+    added to every request on all three hosts; ``limit_rate`` caps every
+    response body of the artifact and storage hosts at that many bytes per
+    second, per response, as nginx's ``limit_rate`` and object stores cap a
+    single stream; ``faults`` is a ``Faults`` value
     or a fault-spec string (see ``aiocircleci.testing._faults``); ``page_size``
     is the fixed page size of every list; ``private`` makes the artifact host
     require the token; ``url_ttl`` is how long storage URLs stay valid.
@@ -125,6 +129,7 @@ class FakeCircleCI:
         rate_limit_burst: int | None = None,
         retry_after_style: RetryAfterStyle = "seconds",
         latency_ms: float = 0.0,
+        limit_rate: float | None = None,
         faults: Faults | str | None = None,
         page_size: int = 20,
         private: bool = True,
@@ -136,6 +141,8 @@ class FakeCircleCI:
     ) -> None:
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
+        if limit_rate is not None and not limit_rate > 0:
+            raise ValueError(f"limit_rate must be positive, not {limit_rate!r}")
         if retry_after_style not in ("seconds", "http-date", "missing"):
             raise ValueError(f"unknown retry_after_style {retry_after_style!r}")
         self.seed = seed
@@ -145,6 +152,7 @@ class FakeCircleCI:
         self.host = host
         self.page_size = page_size
         self.latency_ms = latency_ms
+        self.limit_rate = limit_rate
         self.retry_after_style: RetryAfterStyle = retry_after_style
         self.violations = 0
         self.violation_grace = violation_grace
@@ -158,6 +166,14 @@ class FakeCircleCI:
         self._faults = Faults.parse(faults) if isinstance(faults, str) else faults or Faults()
         self._injector = FaultInjector(self._faults, seed)
         self._log: deque[RequestRecord] = deque(maxlen=log_limit)
+        # Per host: each connection's number (by its transport), how many were
+        # seen, and how many requests are being answered now and at most.
+        self._connections: dict[RouteClass, weakref.WeakKeyDictionary[object, int]] = {
+            rc: weakref.WeakKeyDictionary() for rc in RouteClass
+        }
+        self._opened = dict.fromkeys(RouteClass, 0)
+        self._busy = dict.fromkeys(RouteClass, 0)
+        self._peak = dict.fromkeys(RouteClass, 0)
         self._rate: float | None = None
         self._burst = 1
         self._buckets: dict[str, TokenBucket] = {}
@@ -214,7 +230,21 @@ class FakeCircleCI:
         return [r for r in self._log if r.route_class is RouteClass.STORAGE]
 
     def clear_requests(self) -> None:
+        """Empty the log and reset the peaks of :meth:`max_concurrent`."""
         self._log.clear()
+        self._peak = dict(self._busy)
+
+    def connections(self, route_class: RouteClass) -> int:
+        """How many TCP connections have sent requests to one host since it started."""
+        return self._opened[route_class]
+
+    def max_concurrent(self, route_class: RouteClass) -> int:
+        """The most requests one host was answering at the same time (since the log was cleared).
+
+        A download that fetches ranges of one file over several connections at
+        once shows here as more than 1 on the storage host.
+        """
+        return self._peak[route_class]
 
     @property
     def faults(self) -> Faults:
@@ -341,6 +371,19 @@ class FakeCircleCI:
 
     # ------------------------------------------------------------ the gate
 
+    def _arrive(self, request: web.Request, route_class: RouteClass) -> int:
+        """Count the request as being answered; return its connection's number."""
+        busy = self._busy[route_class] = self._busy[route_class] + 1
+        self._peak[route_class] = max(self._peak[route_class], busy)
+        transport = request.transport
+        if transport is None:
+            return 0
+        numbers = self._connections[route_class]
+        number = numbers.get(transport)
+        if number is None:
+            number = numbers[transport] = self._opened[route_class] = self._opened[route_class] + 1
+        return number
+
     async def _gate(
         self,
         request: web.Request,
@@ -381,6 +424,7 @@ class FakeCircleCI:
             cut_bytes=self._faults.cut_bytes,
             stop=self._stop,
             stall_seconds=self._faults.stall_seconds,
+            rate=None if route_class is RouteClass.API else self.limit_rate,
         )
 
     def _record(
@@ -391,8 +435,10 @@ class FakeCircleCI:
         sent: Sent | None,
         labels: list[str],
         arrived: float,
+        connection: int,
         violation: bool = False,
     ) -> None:
+        self._busy[route_class] -= 1
         self._log.append(
             RequestRecord(
                 route_class=route_class,
@@ -406,6 +452,7 @@ class FakeCircleCI:
                 timestamp=arrived,
                 violation=violation,
                 bytes_sent=0 if sent is None else sent.bytes_sent,
+                connection=connection,
             )
         )
 
@@ -460,6 +507,7 @@ class FakeCircleCI:
     async def _handle_api(self, request: web.Request) -> web.StreamResponse:
         arrived = self._wall_clock()
         labels: list[str] = []
+        connection = self._arrive(request, RouteClass.API)
         raw_path = request.rel_url.raw_path
         matched: tuple[ApiRoute, dict[str, str]] | bool = False
         if raw_path.startswith(API_PREFIX + "/"):
@@ -498,7 +546,9 @@ class FakeCircleCI:
             )
             return sent.response
         finally:
-            self._record(request, RouteClass.API, operation, sent, labels, arrived, violation)
+            self._record(
+                request, RouteClass.API, operation, sent, labels, arrived, connection, violation
+            )
 
     async def _call(
         self,
@@ -552,6 +602,7 @@ class FakeCircleCI:
     async def _handle_artifact(self, request: web.Request) -> web.StreamResponse:
         arrived = self._wall_clock()
         labels: list[str] = []
+        connection = self._arrive(request, RouteClass.ARTIFACT)
         sent: Sent | None = None
         try:
             kind = await self._gate(request, RouteClass.ARTIFACT, None, labels)
@@ -578,7 +629,12 @@ class FakeCircleCI:
                     body = _json({"message": "You must log in first."})
                 elif artifact.path.endswith((".html", ".htm")):
                     # HTML artifacts are served in place so relative links work.
-                    answer = answer_content(self.world, artifact, request.headers)
+                    answer = answer_content(
+                        self.world,
+                        artifact,
+                        request.headers,
+                        ranges=kind is not FaultKind.IGNORE_RANGE,
+                    )
                     status, headers, body = answer.status, answer.headers, answer.body
                 else:
                     location = self.storage_origin + self._signer.sign(
@@ -590,13 +646,14 @@ class FakeCircleCI:
             )
             return sent.response
         finally:
-            self._record(request, RouteClass.ARTIFACT, None, sent, labels, arrived)
+            self._record(request, RouteClass.ARTIFACT, None, sent, labels, arrived, connection)
 
     # --------------------------------------------------------- storage host
 
     async def _handle_storage(self, request: web.Request) -> web.StreamResponse:
         arrived = self._wall_clock()
         labels: list[str] = []
+        connection = self._arrive(request, RouteClass.STORAGE)
         sent: Sent | None = None
         try:
             kind = await self._gate(request, RouteClass.STORAGE, None, labels)
@@ -637,11 +694,16 @@ class FakeCircleCI:
                 elif artifact is None:
                     status, body = 404, Body.of(s3_error("NoSuchKey", "The key does not exist."))
                 else:
-                    answer = answer_content(self.world, artifact, request.headers)
+                    answer = answer_content(
+                        self.world,
+                        artifact,
+                        request.headers,
+                        ranges=kind is not FaultKind.IGNORE_RANGE,
+                    )
                     status, headers, body = answer.status, answer.headers, answer.body
             sent = await self._answer(
                 request, RouteClass.STORAGE, None, labels, status, headers, body
             )
             return sent.response
         finally:
-            self._record(request, RouteClass.STORAGE, None, sent, labels, arrived)
+            self._record(request, RouteClass.STORAGE, None, sent, labels, arrived, connection)
