@@ -113,6 +113,7 @@ async def _slug(base_url: str, token: str) -> str:
     """The slug of a project with pipelines, found through the API itself."""
     async with Client(token, base_url=base_url) as client:
         org = (await client.collaborations())[0].slug
+        assert org is not None
         async for pipeline in client.org_pipelines(org, limit=1):
             return pipeline.project_slug
     raise RuntimeError("the emulator's world has no pipeline")

@@ -12,6 +12,8 @@ from aiocircleci import Client, Limits, NotFound, RetryPolicy, Unauthorized
 from aiocircleci.models import JobType, PipelineState, WorkflowStatus
 from aiocircleci.testing import FakeCircleCI, WorldConfig
 
+from .conftest import some
+
 pytestmark = pytest.mark.anyio
 
 CONFIG = WorldConfig(
@@ -106,9 +108,9 @@ async def test_every_status_the_world_holds_decodes_to_a_known_member() -> None:
         statuses: set[WorkflowStatus] = set()
         for other in fake.world.projects:
             async for pipeline in client.pipelines(other.slug):
-                states.add(pipeline.state)
+                states.add(some(pipeline.state))
                 async for workflow in client.pipeline_workflows(pipeline.id):
-                    statuses.add(workflow.status)
+                    statuses.add(some(workflow.status))
         assert PipelineState.UNKNOWN not in states
         assert WorkflowStatus.UNKNOWN not in statuses
         assert len(statuses) >= 3

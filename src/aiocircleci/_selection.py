@@ -200,7 +200,7 @@ class Selection:
         return pipeline.vcs is not None and pipeline.vcs.branch in self.branches
 
     def takes_workflow(self, workflow: Workflow) -> bool:
-        if self.workflow_statuses and workflow.status.value not in self.workflow_statuses:
+        if self.workflow_statuses and str(workflow.status) not in self.workflow_statuses:
             return False
         return self.workflows.matches(workflow.name)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import time
@@ -24,6 +25,7 @@ from ._config import (
     RetryPolicy,
     Timeout,
 )
+from ._decode import Decoding
 from ._limiter import RateLimiter
 from ._ratelimit import RateLimitInfo
 from ._requester import Requester, RequestStats
@@ -94,6 +96,9 @@ class Client(
     ``limiter``: a ``RateLimiter`` to share one budget among several clients;
     by default each client gets its own from ``limits``. The token is sent only
     to the API origin (and, by the downloader, to ``artifact_hosts``).
+    ``strict``: refuse bodies that decode only by tolerance (a skipped item, a
+    ``null`` where a value belongs, an unknown enum value); see ``models._base``.
+    ``client.raw`` makes the same calls and answers plain JSON.
     """
 
     def __init__(
@@ -111,6 +116,7 @@ class Client(
         wall_clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         rng: random.Random | None = None,
+        strict: bool = False,
     ) -> None:
         self.base_url = _resolve_base_url(base_url)
         if isinstance(token, str):
@@ -136,6 +142,23 @@ class Client(
             sleep=sleep,
             rng=rng,
         )
+        secret = None if self._token is None else self._token.reveal()
+        self._decoding = Decoding(strict=strict, redact=functools.partial(_redact, secret))
+
+    @property
+    def raw(self) -> Any:
+        """The same calls, answering the body's plain JSON instead of models.
+
+        ``await client.raw.get_pipeline(id)`` is a ``dict``; ``client.raw.pipelines(slug)``
+        yields ``dict`` items. It shares this client's session, limits and retries,
+        so no model ever stands between a caller and the data.
+        """
+        return _RawView(self)
+
+    @property
+    def strict(self) -> bool:
+        """Whether decoding refuses what only tolerance would accept (see the README)."""
+        return self._decoding.strict
 
     @property
     def has_token(self) -> bool:
@@ -205,3 +228,40 @@ class Client(
     def __repr__(self) -> str:
         auth = "token" if self._token is not None else "no token"
         return f"<Client {self.base_url} ({auth}) {self.limiter!r}>"
+
+
+def _redact(secret: str | None, text: str) -> str:
+    return text.replace(secret, "***") if secret else text
+
+
+class _RawView(
+    _api.UserAPI,
+    _api.ProjectAPI,
+    _api.PipelineAPI,
+    _api.WorkflowAPI,
+    _api.JobAPI,
+    _api.InsightsAPI,
+    _api.ContextAPI,
+    _api.ScheduleAPI,
+    _api.WebhookAPI,
+    _api.OrganizationAPI,
+    _api.GroupsAPI,
+    _api.UsageAPI,
+    _api.OTelAPI,
+    _api.PipelineDefinitionAPI,
+    _api.TriggerAPI,
+    _api.RollbackAPI,
+    _api.DeployAPI,
+    _api.OIDCAPI,
+    _api.PolicyAPI,
+):
+    """``Client.raw``: every typed call of a client, answering plain JSON."""
+
+    _raw = True
+
+    def __init__(self, client: Client) -> None:
+        self._requester = client._requester
+        self._decoding = client._decoding
+
+    def __repr__(self) -> str:
+        return f"<raw view of {self._requester.base_url}>"

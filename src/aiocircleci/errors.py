@@ -162,7 +162,18 @@ class ServerError(APIError):
 
 
 class DecodeError(CircleCIError):
-    """A successful response whose body is not the JSON the API promised."""
+    """A successful response whose body is not the JSON the API promised.
+
+    ``where`` names the method and endpoint template, ``path`` the JSON path of
+    the offending value (``$.items[3].vcs.revision``) and ``excerpt`` a short,
+    token-free excerpt of it; the body itself is never kept.
+    """
+
+    def __init__(self, message: str, *, where: str = "", path: str = "", excerpt: str = "") -> None:
+        super().__init__(message)
+        self.where = where
+        self.path = path
+        self.excerpt = excerpt
 
 
 class DownloadError(CircleCIError):
