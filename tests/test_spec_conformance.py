@@ -238,7 +238,7 @@ async def test_every_route_answers_json_that_the_spec_accepts(spec: dict[str, An
     config = WorldConfig(projects=3, pipelines_per_project=12, max_artifact_size=256)
     problems: list[str] = []
     async with (
-        FakeCircleCI(seed=7, token=TOKEN, config=config) as fake,
+        FakeCircleCI(seed=7, token=TOKEN, config=config, shapes="spec") as fake,
         aiohttp.ClientSession() as session,
     ):
         for operation_id, case in [*SUCCESS.items(), *ERRORS]:

@@ -212,9 +212,13 @@ class Decoding:
             data = _ANY.decode(body)
         except msgspec.DecodeError as exc:
             raise self._error(where(), exc, None) from exc
-        return self.convert(data, type_, info, "$", where)
+        return self._convert(data, type_, info, "$", where)
 
-    def convert(
+    def convert(self, data: Any, type_: Any, where: Callable[[], str]) -> Any:
+        """Plain JSON ``data`` (a whole body) as ``type_``, by the same policy."""
+        return self._convert(data, type_, _plan(type_)[0], "$", where)
+
+    def _convert(
         self, data: Any, type_: Any, info: mi.Type, path: str, where: Callable[[], str]
     ) -> Any:
         try:
@@ -242,7 +246,7 @@ class Decoding:
         for index, one in enumerate(raw.items):
             try:
                 data = _ANY.decode(one)
-                items.append(self.convert(data, item, info, f"$.items[{index}]", where))
+                items.append(self._convert(data, item, info, f"$.items[{index}]", where))
             except DecodeError as exc:
                 self._skip(exc)
         return Page(items=items, next_page_token=raw.next_page_token)

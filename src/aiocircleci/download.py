@@ -65,6 +65,7 @@ from .errors import (
     DiskError,
     DownloadError,
     IncompleteDownload,
+    TokenNotSent,
     TransportError,
     UnsafePath,
     error_for_status,
@@ -893,6 +894,12 @@ class _Job:
                     continue
                 if resp.status == 403 and hop > 0:
                     raise _Expired
+                if resp.status == 401 and dl._token is not None and "Circle-Token" not in headers:
+                    parts = urlsplit(url)
+                    port = f":{parts.port}" if parts.port else ""
+                    raise TokenNotSent(
+                        f"{parts.scheme}://{parts.hostname}{port}", url=redact_url(url)
+                    )
                 return await self._receive(resp, url)
         raise DownloadError(
             f"more than {MAX_REDIRECTS} redirects", url=redact_url(request.url), path=self.rel

@@ -10,6 +10,7 @@
     ├── APIError(status, message, method, url)
     │   ├── BadRequest               400
     │   ├── Unauthorized             401
+    │   │   └── TokenNotSent         401 from an artifact host the token was not sent to
     │   ├── Forbidden                403
     │   ├── NotFound                 404
     │   ├── Conflict                 409
@@ -50,6 +51,7 @@ __all__ = [
     "RateLimited",
     "ServerError",
     "TimeoutError",
+    "TokenNotSent",
     "TransportError",
     "Unauthorized",
     "UnprocessableEntity",
@@ -122,6 +124,25 @@ class BadRequest(APIError):
 
 class Unauthorized(APIError):
     """401: the token is missing, wrong or expired."""
+
+
+class TokenNotSent(Unauthorized):
+    """401 from a host the token was withheld from, because it is not a trusted artifact host.
+
+    The message names the origin to trust: ``--artifact-host ORIGIN`` on the
+    command line, ``artifact_hosts=[ORIGIN]`` in Python, or ``CIRCLECI_ARTIFACT_HOSTS``.
+    """
+
+    def __init__(self, origin: str, *, url: str = "") -> None:
+        super().__init__(
+            401,
+            f"{origin} answered 401 and was not sent the token, because it is not a trusted "
+            f"artifact host; to send it there, pass --artifact-host {origin} "
+            f"(or set CIRCLECI_ARTIFACT_HOSTS={origin})",
+            method="GET",
+            url=url,
+        )
+        self.origin = origin
 
 
 class Forbidden(APIError):

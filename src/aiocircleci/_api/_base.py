@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -20,6 +20,7 @@ from ..models import Page
 __all__ = ["APIBase", "describe", "seg", "slug_path"]
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 def seg(value: object) -> str:
@@ -67,6 +68,13 @@ class APIBase:
             return raw
         result: T = self._decoding.decode(body, type_, where)
         return result
+
+    def _shaped(self, data: Any, shape: Callable[[Any], R]) -> R:
+        """``shape(data)``; on the raw view, ``data`` itself (it answers plain JSON)."""
+        if self._raw:
+            raw: R = data
+            return raw
+        return shape(data)
 
     async def _call_no_content(
         self,
