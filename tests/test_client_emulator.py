@@ -48,7 +48,10 @@ async def test_the_client_lists_projects_pipelines_workflows_jobs_and_artifacts_
             seen_artifacts: Counter[tuple[str, int, str, int]] = Counter()
             for project in world.projects:
                 got = await client.get_project(project.slug)
-                assert (got.id, got.slug) == (project.id, project.slug)
+                assert got.slug == project.slug
+                # The live API's older (here: Bitbucket) projects come without an id.
+                old = fake.shapes == "live" and project.slug.startswith("bb/")
+                assert got.id == (None if old else project.id)
                 pipelines = [p async for p in client.pipelines(project.slug)]
                 assert [p.id for p in pipelines] == [p.id for p in world.pipelines(project.slug)]
                 assert [p.number for p in pipelines] == sorted(
