@@ -64,6 +64,8 @@ class StatusEnum(enum.StrEnum):
         member = str.__new__(cls, value)
         member._name_ = "UNKNOWN"
         member._value_ = value
+        # Kept as enum.Flag keeps its pseudo-members: the next lookup is a dict hit.
+        cls._value2member_map_.setdefault(value, member)
         return member
 
     @property
