@@ -263,3 +263,53 @@ async def test_a_decode_error_names_method_endpoint_path_and_value_but_never_the
     assert error.excerpt.startswith('"not a time ***')
     assert token not in text + error.excerpt + repr(error)
     assert SLUG not in text  # other fields of the body are not quoted
+
+
+async def _decode_served(body: Any, call: Call, *, strict: bool = False) -> Any:
+    async def answer(request: web.Request) -> web.Response:
+        return web.json_response(body)
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", answer)
+    server = TestServer(app, host="127.0.0.1", port=0)
+    await server.start_server()
+    try:
+        base = str(server.make_url("")).rstrip("/")
+        async with Client("t", base_url=base, limits=FAST, strict=strict) as client:
+            return await call(client)
+    finally:
+        await server.close()
+
+
+@pytest.mark.parametrize(
+    ("sent", "expected"),
+    [
+        ("2026-11-01T10:00:00Z", "2026-11-01T10:00:00+00:00"),
+        ("2026-11-01T10:00:00.123Z", "2026-11-01T10:00:00.123000+00:00"),
+        ("2026-11-01T10:00:00.123456789Z", "2026-11-01T10:00:00.123457+00:00"),
+        ("2026-11-01T12:00:00+02:00", "2026-11-01T12:00:00+02:00"),
+        ("2026-11-01T05:00:00.5-05:00", "2026-11-01T05:00:00.500000-05:00"),
+    ],
+)
+async def test_timestamps_decode_with_or_without_fractions_and_with_z_or_an_offset(
+    sent: str, expected: str
+) -> None:
+    body = {"id": "p1", "number": 1, "project_slug": SLUG, "created_at": sent}
+    pipeline = await _decode_served(body, lambda c: c.get_pipeline("p1"))
+    assert pipeline.created_at.isoformat() == expected
+
+
+async def test_strict_mode_refuses_a_null_list_and_a_bad_item_that_tolerance_accepts() -> None:
+    good = {"id": "p1", "number": 1, "project_slug": SLUG, "created_at": "2026-11-01T10:00:00Z"}
+    nulled = {**good, "errors": None}
+    tolerant = await _decode_served(nulled, lambda c: c.get_pipeline("p1"))
+    assert tolerant.errors == []
+    with pytest.raises(DecodeError) as info:
+        await _decode_served(nulled, lambda c: c.get_pipeline("p1"), strict=True)
+    assert info.value.path == "$.errors"
+
+    page = {"items": [good, {**good, "id": "p2", "number": "two"}], "next_page_token": None}
+    with pytest.raises(DecodeError) as page_error:
+        await _decode_served(page, lambda c: _list(c.pipelines(SLUG)), strict=True)
+    assert page_error.value.path == "$.items[1].number"
+    assert "Client.pipelines (GET /project/{project-slug}/pipeline)" in str(page_error.value)

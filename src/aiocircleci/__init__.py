@@ -22,6 +22,7 @@ from ._config import (
     RetryPolicy,
     Timeout,
 )
+from ._decode import DecodeWarning
 from ._limiter import RateLimiter
 from ._pagination import PaginationWarning, Paginator
 from ._ratelimit import RateLimitInfo
@@ -83,6 +84,7 @@ __all__ = [
     "Conflict",
     "ConnectError",
     "DecodeError",
+    "DecodeWarning",
     "DiskError",
     "DownloadDone",
     "DownloadError",

@@ -5,8 +5,9 @@ that needs tolerance takes the slow path: it is decoded to plain JSON, normalise
 against the target type (another spelling of a field renamed to the model's,
 ``null`` dropped where the field has a default), then converted. A listing that
 still fails is decoded item by item: a bad item is skipped with a
-``DecodeWarning`` and the rest of the page is kept. ``strict=True`` turns all of
-that off and also refuses enum values the model does not know.
+``DecodeWarning`` and the rest of the page is kept; the slow path also accepts a
+number sent as a string (``"5"``). ``strict=True`` turns all of that off and also
+refuses enum values the model does not know.
 """
 
 from __future__ import annotations
@@ -223,7 +224,7 @@ class Decoding:
     ) -> Any:
         try:
             normal = _normalise(info, data, "$", self.strict)
-            return msgspec.convert(normal, type_, strict=False)
+            return msgspec.convert(normal, type_, strict=self.strict)
         except (msgspec.ValidationError, _Strictness) as exc:
             raise self._error(where(), exc, data, path) from exc
 
