@@ -27,6 +27,7 @@ and ``aiocircleci fake-server --spec-shapes`` choose explicitly.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from typing import Any, Literal
@@ -101,6 +102,35 @@ def _pipelines(body: Any) -> Any:
     return {**body, "items": [_pipeline(p) for p in body.get("items", [])]}
 
 
+class _Number(msgspec.Struct):
+    number: int | None = None
+
+
+_NUMBER = msgspec.json.Decoder(_Number)
+
+
+def _pipeline_page(body: Any) -> Any:
+    """``_pipelines`` on a page of pre-rendered items, re-rendering only those it changes.
+
+    Pipeline pages are the emulator's hottest path; most items go out untouched.
+    """
+    if not isinstance(body, dict):
+        return None
+    items = [
+        _live_pipeline(bytes(item) if isinstance(item, msgspec.Raw) else msgspec.json.encode(item))
+        for item in body.get("items", [])
+    ]
+    return {**body, "items": items}
+
+
+@functools.lru_cache(maxsize=4096)
+def _live_pipeline(rendered: bytes) -> msgspec.Raw:
+    number = _NUMBER.decode(rendered).number
+    if number is not None and (number % 5 == 0 or number % 7 == 0):
+        return msgspec.Raw(msgspec.json.encode(_pipeline(msgspec.json.decode(rendered))))
+    return msgspec.Raw(rendered)
+
+
 def _workflow(workflow: dict[str, Any]) -> dict[str, Any]:
     return {"canceled_by": None, "errored_by": None, **workflow}
 
@@ -167,8 +197,15 @@ _LIVE: dict[str, Callable[[Any], Any]] = {
 }
 
 
+_PIPELINE_PAGES = frozenset({"listPipelines", "listPipelinesForProject", "listMyPipelines"})
+
+
 def live_body(operation_id: str, body: Any) -> Any:
     """The body CircleCI itself would send for this operation's spec-shaped ``body``."""
+    if operation_id in _PIPELINE_PAGES:
+        page = _pipeline_page(body)
+        if page is not None:
+            return page
     shape = _LIVE.get(operation_id)
     if shape is None:
         return body
