@@ -257,3 +257,32 @@ async def test_error_bodies_become_the_same_errors_in_both_modes(shapes: Shapes)
         expected = "Invalid token provided." if shapes == "live" else "You must log in first."
         assert info.value.message == expected
         assert "wrong-token" not in str(info.value)
+
+
+async def test_the_raw_view_answers_plain_json_even_where_methods_reshape_the_body() -> None:
+    """``client.raw``: singles, listings, and the methods that build a model from a body."""
+    async with emulator() as (fake, client):
+        raw = client.raw
+        world = fake.world
+        slug = world.projects[0].slug
+        pipeline = world.pipelines(slug)[0]
+        got = await raw.get_pipeline(pipeline.id)
+        assert isinstance(got, dict)
+        assert (got["id"], got["number"]) == (pipeline.id, pipeline.number)
+        listed = await raw.pipelines(slug).collect()
+        assert [p["id"] for p in listed] == [p.id for p in world.pipelines(slug)]
+        assert all(isinstance(p, dict) for p in listed)
+
+        org = world.organizations[0].id
+        entries = await raw.url_orb_allow_list(org)
+        assert isinstance(entries, dict)  # the whole page, as sent, not its items
+        assert [e["id"] for e in entries["items"]] == [
+            e.id for e in await client.url_orb_allow_list(org)
+        ]
+        bundle = await raw.get_policy_bundle(org)
+        assert isinstance(bundle, dict)
+        assert set(bundle) == set((await client.get_policy_bundle(org)).policies)
+        context = await client.create_context("raw-view", owner_id=org)
+        answer = await raw.set_context_env_var(context.id, "NAME", "value")
+        assert isinstance(answer, dict)
+        assert answer["variable"] == "NAME"
