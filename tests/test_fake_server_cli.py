@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from aiocircleci.cli import main
+from aiocircleci.testing._shapes import default_shapes
 
 
 @contextmanager
@@ -89,6 +90,17 @@ def test_fake_server_starts_fast_prints_url_and_token_and_stops_cleanly_on_ctrl_
         assert "Traceback" not in stderr
 
 
+def test_spec_shapes_serves_the_specs_spellings() -> None:
+    with _fake_server("--port", "0", "--token", "t", "--projects", "1", "--spec-shapes") as (
+        process,
+        _,
+    ):
+        assert process.stdout is not None
+        base_url = process.stdout.readline().strip()
+        me = _get(f"{base_url}/me/collaborations", "t")
+        assert [sorted(org) for org in me] == [["avatar_url", "id", "name", "slug", "vcs-type"]]
+
+
 def test_a_given_token_is_not_printed_and_the_world_follows_the_options() -> None:
     with _fake_server(
         "--port", "0", "--token", "my-token", "--projects", "1", "--pipelines", "4"
@@ -100,6 +112,9 @@ def test_a_given_token_is_not_printed_and_the_world_follows_the_options() -> Non
         assert "my-token" not in "".join(env.values())
         me = _get(f"{base_url}/me/collaborations", "my-token")
         assert [org["slug"] for org in me] == ["gh/acme-corp"]
+        assert [org["vcs_type" if default_shapes() == "live" else "vcs-type"] for org in me] == [
+            "github"
+        ]
         pipelines = _get(f"{base_url}/project/gh/acme-corp/web-app/pipeline", "my-token")
         assert len(pipelines["items"]) == 4
         process.send_signal(signal.SIGTERM)

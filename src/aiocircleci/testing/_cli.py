@@ -136,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
             page_size=args.page_size,
             private=not args.public,
             url_ttl=args.url_ttl,
-            shapes="spec" if args.spec_shapes else "live",
+            shapes="spec" if args.spec_shapes else None,
         )
     except ValueError as exc:
         print(f"aiocircleci fake-server: {exc}", file=sys.stderr)
