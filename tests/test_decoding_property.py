@@ -19,7 +19,7 @@ from aiohttp.test_utils import TestServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aiocircleci import Client, DecodeError, Limits
+from aiocircleci import Client, DecodeError, DecodeWarning, Limits
 from aiocircleci.models import (
     Artifact,
     Collaboration,
@@ -313,3 +313,12 @@ async def test_strict_mode_refuses_a_null_list_and_a_bad_item_that_tolerance_acc
         await _decode_served(page, lambda c: _list(c.pipelines(SLUG)), strict=True)
     assert page_error.value.path == "$.items[1].number"
     assert "Client.pipelines (GET /project/{project-slug}/pipeline)" in str(page_error.value)
+
+
+async def test_a_bare_list_skips_the_item_that_does_not_decode_and_keeps_the_others() -> None:
+    orgs = [{"name": "a", "vcs_type": "github"}, {"vcs_type": "github"}, {"name": "c"}]
+    with pytest.warns(DecodeWarning, match=r"Client\.collaborations .*\$\[1\]"):
+        found = await _decode_served(orgs, lambda c: c.collaborations())
+    assert [c.name for c in found] == ["a", "c"]
+    with pytest.raises(DecodeError):
+        await _decode_served(orgs, lambda c: c.collaborations(), strict=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import typing
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -213,7 +214,20 @@ class Decoding:
             data = _ANY.decode(body)
         except msgspec.DecodeError as exc:
             raise self._error(where(), exc, None) from exc
-        return self._convert(data, type_, info, "$", where)
+        try:
+            return self._convert(data, type_, info, "$", where)
+        except DecodeError:
+            # A bare list (GET /me/collaborations) is lenient per item, like a page.
+            if self.strict or not isinstance(info, mi.ListType) or not isinstance(data, list):
+                raise
+        (item,) = typing.get_args(type_)
+        items = []
+        for index, one in enumerate(data):
+            try:
+                items.append(self._convert(one, item, info.item_type, f"$[{index}]", where))
+            except DecodeError as exc:
+                self._skip(exc)
+        return items
 
     def convert(self, data: Any, type_: Any, where: Callable[[], str]) -> Any:
         """Plain JSON ``data`` (a whole body) as ``type_``, by the same policy."""
