@@ -97,6 +97,17 @@ async def test_workflow_runs_without_branch_or_is_approval_still_decode() -> Non
     assert [r.id for r in runs] == [r["id"] for r in raw]
 
 
+async def test_workflow_summaries_with_fields_outside_the_spec_decode() -> None:
+    """Workflow summaries carry ``median_credits_used``, ``duration_metrics.total_duration``."""
+    async with emulator() as (fake, client):
+        slug = fake.world.projects[0].slug
+        raw = await client.raw.workflow_metrics(slug).collect()
+        assert all("median_credits_used" in s["metrics"] for s in raw)
+        summaries = await client.workflow_metrics(slug).collect()
+        assert [s.name for s in summaries] == [s["name"] for s in raw]
+        assert all(some(s.metrics).total_runs for s in summaries)
+
+
 async def test_older_projects_without_id_decode_and_providers_are_display_names() -> None:
     """GET /project/{project-slug}: older bodies lack ``id``; the provider is ``GitHub``."""
     async with emulator() as (fake, client):
@@ -240,7 +251,9 @@ async def test_pages_without_next_page_token_end_the_listing() -> None:
 
 
 @pytest.mark.parametrize("shapes", ["live", "spec"])
-async def test_error_bodies_become_the_same_errors_in_both_modes(shapes: Shapes) -> None:
+async def test_error_bodies_become_the_same_errors_in_both_modes(
+    shapes: Shapes, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Errors: 404 messages, a bad page token, and both kinds of 401."""
     async with emulator(shapes) as (fake, client):
         with pytest.raises(NotFound, match="Project not found"):
@@ -257,6 +270,14 @@ async def test_error_bodies_become_the_same_errors_in_both_modes(shapes: Shapes)
         expected = "Invalid token provided." if shapes == "live" else "You must log in first."
         assert info.value.message == expected
         assert "wrong-token" not in str(info.value)
+        # No token at all: JSON labelled text/plain on the live API, JSON in the spec.
+        for name in ("CIRCLE_TOKEN", "CIRCLECI_TOKEN"):
+            monkeypatch.delenv(name, raising=False)
+        async with Client(base_url=fake.base_url, limits=FAST) as anonymous:
+            assert not anonymous.has_token
+            with pytest.raises(Unauthorized) as missing:
+                await anonymous.me()
+        assert missing.value.message == "You must log in first."
 
 
 async def test_the_raw_view_answers_plain_json_even_where_methods_reshape_the_body() -> None:
