@@ -29,7 +29,7 @@ async def main() -> None:
         async with Client(limiter=limiter) as client:
             async for pipeline in client.pipelines(slug, limit=10):
                 async for workflow in client.pipeline_workflows(pipeline.id):
-                    statuses[workflow.status] += 1
+                    statuses[str(workflow.status)] += 1
         results[slug] = statuses
 
     async with anyio.create_task_group() as tg:

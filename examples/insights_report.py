@@ -20,18 +20,23 @@ async def main() -> None:
             slug, branch=branch, reporting_window="last-90-days"
         ).collect()
         print(f"{'workflow':<20} {'runs':>5} {'success':>8} {'median s':>9} {'p95 s':>6}")
-        for summary in sorted(summaries, key=lambda s: s.metrics.success_rate):
-            m = summary.metrics
-            print(
-                f"{summary.name:<20} {m.total_runs:>5} {m.success_rate:>8.0%} "
-                f"{m.duration_metrics.median:>9} {m.duration_metrics.p95:>6}"
-            )
+        # A summary may lack any metric (the API omits what it cannot compute).
+        rated = [
+            (s, s.metrics) for s in summaries if s.metrics and s.metrics.success_rate is not None
+        ]
+        for summary, m in sorted(rated, key=lambda pair: pair[1].success_rate or 0.0):
+            rate = m.success_rate or 0.0
+            durations = m.duration_metrics
+            median = durations.median if durations else None
+            p95 = durations.p95 if durations else None
+            print(f"{summary.name:<20} {m.total_runs:>5} {rate:>8.0%} {median!s:>9} {p95!s:>6}")
             # The jobs of the least successful workflows are where to look first.
-            if m.success_rate < 1:
+            if rate < 1:
                 async for job in client.workflow_job_metrics(
                     slug, summary.name, branch=branch, reporting_window="last-90-days"
                 ):
-                    print(f"    {job.name:<16} {job.metrics.success_rate:>8.0%}")
+                    job_rate = job.metrics.success_rate if job.metrics else None
+                    print(f"    {job.name:<16} {job_rate or 0.0:>8.0%}")
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ async def main() -> None:
             slug, branch=branch, parameters={"deploy": False, "image-tag": "latest"}
         )
         print(f"pipeline #{created.number} ({created.id}) {created.state}")
-        seen: dict[str, WorkflowStatus] = {}
+        seen: dict[str, WorkflowStatus | None] = {}
         with anyio.fail_after(3600):
             while True:
                 workflows = await client.pipeline_workflows(created.id).collect()

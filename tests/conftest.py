@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import TypeVar
 
 import pytest
 from aiohttp import web
@@ -12,6 +13,8 @@ from aiohttp.test_utils import TestServer
 
 from aiocircleci import Client, Limits
 from aiocircleci.testing import FakeCircleCI, WorldConfig
+
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -53,6 +56,12 @@ async def emulator_client(
         Client(fake.token, base_url=fake.base_url, limits=UNLIMITED) as client,
     ):
         yield fake, client
+
+
+def some(value: T | None) -> T:
+    """``value``, which a test expects to be there (the models default most fields to None)."""
+    assert value is not None
+    return value
 
 
 # Session-scoped real S3 (moto) and Valkey servers for the cloud tests.

@@ -2,32 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import os
 from collections import Counter
-from pathlib import Path
-from typing import Any
-
-import pytest
 
 from . import _apitable
+from ._spec import load_spec
 
-SPEC_ENV = "AIOCIRCLECI_OPENAPI_SPEC"
-DEFAULT_SPEC = (
-    Path(__file__).resolve().parent.parent.parent
-    / "shared"
-    / "reference"
-    / "circleci-api-v2.openapi.json"
-)
 METHODS = ("get", "post", "put", "patch", "delete")
-
-
-def load_spec() -> dict[str, Any]:
-    path = Path(os.environ.get(SPEC_ENV) or DEFAULT_SPEC)
-    if not path.is_file():
-        pytest.skip(f"no OpenAPI spec at {path} (set {SPEC_ENV} to its path)")
-    spec: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return spec
 
 
 def spec_operations() -> set[tuple[str, str]]:

@@ -11,7 +11,7 @@ from aiocircleci import BadRequest, Client, Conflict, NotFound
 from aiocircleci.models import Component, ComponentVersion, Environment
 from aiocircleci.testing import FakeCircleCI, Project, WorldConfig
 
-from .conftest import emulator_client
+from .conftest import emulator_client, some
 
 pytestmark = pytest.mark.anyio
 
@@ -70,7 +70,7 @@ async def test_an_organization_has_production_and_staging_over_several_pages(env
 async def test_components_are_listed_per_organization_or_per_project(env: Env) -> None:
     everything = await env.client.components(env.org_id, page_size=10).collect()
     in_org = [p for p in env.fake.world.projects if p.organization.id == env.org_id]
-    assert sorted(c.name for c in everything) == sorted(p.name for p in in_org)
+    assert sorted(some(c.name) for c in everything) == sorted(some(p.name) for p in in_org)
     component = await env.component()
     assert (component.name, component.project_id) == (env.project.name, env.project.id)
     assert await env.client.get_component(component.id) == component
@@ -127,7 +127,7 @@ async def test_a_rollback_makes_an_earlier_version_live_and_a_stale_one_conflict
     rollback = await env.client.rollback_project(
         env.project.id,
         environment_name="production",
-        component_name=component.name,
+        component_name=some(component.name),
         current_version=current,
         target_version=target,
         reason="bad release",
@@ -143,7 +143,7 @@ async def test_a_rollback_makes_an_earlier_version_live_and_a_stale_one_conflict
         await env.client.rollback_project(
             env.project.id,
             environment_name="production",
-            component_name=component.name,
+            component_name=some(component.name),
             current_version=current,
             target_version=target,
         )
@@ -155,7 +155,7 @@ async def test_a_rollback_needs_a_known_component_environment_and_target(env: En
 
     async def rollback(
         environment_name: str = "production",
-        component_name: str = component.name,
+        component_name: str = some(component.name),
         target_version: str = "1.0.0",
     ) -> None:
         await env.client.rollback_project(
@@ -178,7 +178,7 @@ async def test_a_rollback_needs_a_known_component_environment_and_target(env: En
         await env.client.rollback_project(
             NO_SUCH,
             environment_name="production",
-            component_name=component.name,
+            component_name=some(component.name),
             current_version=current,
             target_version="1.0.0",
         )

@@ -42,7 +42,9 @@ async def test_my_pipelines_are_the_ones_the_token_user_triggered_newest_first()
         expected = [p.id for p in fake.world.pipelines(slug) if p.actor_login == login]
         assert len(expected) > 2  # more than one page
         assert [p.id for p in mine] == expected
-        assert all(p.trigger.actor.login == login for p in mine)
+        # Very old pipelines have no trigger actor on the live API.
+        actors = {p.trigger.actor.login for p in mine if p.trigger and p.trigger.actor}
+        assert actors == {login}
 
         created = await client.trigger_pipeline(slug, branch="main")
         assert [p.id async for p in client.my_pipelines(slug, limit=1)] == [created.id]

@@ -11,7 +11,7 @@ from aiocircleci import BadRequest, Client, Conflict, Limits, NotFound, RetryPol
 from aiocircleci.models import AdvancedSettings, CheckoutKeyType, ProjectSettings, VcsProvider
 from aiocircleci.testing import FakeCircleCI, WorldConfig
 
-from .conftest import ServeApp
+from .conftest import ServeApp, some
 
 pytestmark = pytest.mark.anyio
 
@@ -38,7 +38,10 @@ async def test_a_created_project_is_fetched_configured_and_deleted() -> None:
         org = fake.world.organization("gh/acme-corp")
         created = await client.create_project(org.id, "brand-new")
         assert (created.slug, created.name) == ("gh/acme-corp/brand-new", "brand-new")
-        assert (created.organization_id, created.vcs_info.provider) == (org.id, VcsProvider.GITHUB)
+        assert (created.organization_id, some(created.vcs_info).provider) == (
+            org.id,
+            VcsProvider.GITHUB,
+        )
 
         fetched = await client.get_project(created.slug)
         assert fetched == created
@@ -68,7 +71,7 @@ async def test_a_project_in_a_github_app_org_gets_an_opaque_slug() -> None:
         org = next(o for o in fake.world.organizations if o.vcs_type == "circleci")
         created = await client.create_project(org.id, "My App")
         assert created.slug == f"circleci/{org.id}/{created.id}"
-        assert created.vcs_info.provider is VcsProvider.CIRCLECI
+        assert some(created.vcs_info).provider is VcsProvider.CIRCLECI
         assert (await client.get_project(created.slug)).name == "My App"
 
 
@@ -110,7 +113,7 @@ async def test_env_vars_are_masked_listed_across_pages_and_deleted() -> None:
         listed = [e async for e in client.env_vars(slug)]
         assert [e.name for e in listed] == [e.name for e in fake.world.env_vars(slug)]
         assert len(listed) == CONFIG.env_vars_per_project + 1  # three pages of two
-        assert all(e.value.startswith("xxxx") for e in listed)
+        assert all(some(e.value).startswith("xxxx") for e in listed)
         assert await client.get_env_var(slug, "DEPLOY_KEY") == created
 
         replaced = await client.create_env_var(slug, "DEPLOY_KEY", "another-one")
@@ -127,14 +130,14 @@ async def test_a_user_key_becomes_the_preferred_checkout_key_until_it_is_deleted
         slug = fake.world.projects[0].slug  # a GitHub project
         before = [k async for k in client.checkout_keys(slug)]
         assert before
-        assert sum(k.preferred for k in before) == 1
+        assert sum(bool(k.preferred) for k in before) == 1
 
         deploy = await client.create_checkout_key(slug, "deploy-key")
         user = await client.create_checkout_key(slug, "user-key")
         assert deploy.type is CheckoutKeyType.DEPLOY_KEY
         assert user.type is CheckoutKeyType.GITHUB_USER_KEY
         assert user.preferred
-        assert user.public_key.startswith("ssh-ed25519 ")
+        assert some(user.public_key).startswith("ssh-ed25519 ")
         keys = {k.fingerprint: k for k in [k async for k in client.checkout_keys(slug)]}
         assert [k.fingerprint for k in keys.values() if k.preferred] == [user.fingerprint]
         assert deploy.fingerprint in keys
@@ -153,7 +156,7 @@ async def test_a_user_key_becomes_the_preferred_checkout_key_until_it_is_deleted
             await client.get_checkout_key(slug, user.fingerprint)
         after = [k async for k in client.checkout_keys(slug)]
         assert len(after) == len(before) + 1
-        assert sum(k.preferred for k in after) == 1
+        assert sum(bool(k.preferred) for k in after) == 1
 
 
 async def test_checkout_keys_are_refused_where_the_service_refuses_them() -> None:

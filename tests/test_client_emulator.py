@@ -12,6 +12,8 @@ from aiocircleci import Client, Limits, NotFound, RetryPolicy, Unauthorized
 from aiocircleci.models import JobType, PipelineState, WorkflowStatus
 from aiocircleci.testing import FakeCircleCI, WorldConfig
 
+from .conftest import some
+
 pytestmark = pytest.mark.anyio
 
 CONFIG = WorldConfig(
@@ -46,7 +48,10 @@ async def test_the_client_lists_projects_pipelines_workflows_jobs_and_artifacts_
             seen_artifacts: Counter[tuple[str, int, str, int]] = Counter()
             for project in world.projects:
                 got = await client.get_project(project.slug)
-                assert (got.id, got.slug) == (project.id, project.slug)
+                assert got.slug == project.slug
+                # The live API's older (here: Bitbucket) projects come without an id.
+                old = fake.shapes == "live" and project.slug.startswith("bb/")
+                assert got.id == (None if old else project.id)
                 pipelines = [p async for p in client.pipelines(project.slug)]
                 assert [p.id for p in pipelines] == [p.id for p in world.pipelines(project.slug)]
                 assert [p.number for p in pipelines] == sorted(
@@ -106,9 +111,9 @@ async def test_every_status_the_world_holds_decodes_to_a_known_member() -> None:
         statuses: set[WorkflowStatus] = set()
         for other in fake.world.projects:
             async for pipeline in client.pipelines(other.slug):
-                states.add(pipeline.state)
+                states.add(some(pipeline.state))
                 async for workflow in client.pipeline_workflows(pipeline.id):
-                    statuses.add(workflow.status)
+                    statuses.add(some(workflow.status))
         assert PipelineState.UNKNOWN not in states
         assert WorkflowStatus.UNKNOWN not in statuses
         assert len(statuses) >= 3

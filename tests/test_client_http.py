@@ -33,7 +33,7 @@ from aiocircleci import (
 )
 from aiocircleci.models import PipelineState
 
-from .conftest import ServeApp
+from .conftest import ServeApp, some
 
 TOKEN = "s3cr3t-token-value-that-must-never-leak"
 FAST_RETRY = RetryPolicy(backoff_base=0.001, backoff_cap=0.002, max_attempts=4)
@@ -162,7 +162,7 @@ async def test_429_with_seconds_pauses_every_task_until_retry_after_has_elapsed(
         users: list[str] = []
 
         async def task() -> None:
-            users.append((await client.me()).login)
+            users.append(some((await client.me()).login))
 
         async with anyio.create_task_group() as tg:
             for _ in range(20):
@@ -506,7 +506,7 @@ async def test_one_limiter_shared_by_two_clients_spends_one_budget(serve: ServeA
     assert span >= 0.24
 
 
-def test_unknown_status_values_decode_to_unknown() -> None:
+def test_unknown_status_values_decode_and_keep_the_raw_string() -> None:
     import msgspec
 
     from aiocircleci.models import Workflow, WorkflowStatus
@@ -524,7 +524,11 @@ def test_unknown_status_values_decode_to_unknown() -> None:
         "a_field_from_the_future": {"x": 1},
     }
     workflow = msgspec.convert(raw, Workflow)
-    assert workflow.status is WorkflowStatus.UNKNOWN
+    assert workflow.status is not None
+    assert workflow.status.is_unknown
+    assert workflow.status.name == "UNKNOWN"
+    assert str(workflow.status) == workflow.status.value == "brand-new-status"
+    assert workflow.status != WorkflowStatus.SUCCESS
 
 
 def test_no_warning_is_left_over() -> None:

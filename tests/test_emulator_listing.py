@@ -45,7 +45,7 @@ async def _collect(
             assert response.status == 200, (url, await response.text())
             body = await response.json()
         items.extend(body["items"])
-        token = body["next_page_token"]
+        token = body.get("next_page_token")  # the live API may leave it out
         if token is None:
             return items
         assert token not in seen, f"{url} repeated a page token"

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from aiocircleci.cli import main
+from aiocircleci.testing._shapes import default_shapes
 
 
 @contextmanager
@@ -35,6 +36,18 @@ def _fake_server(*args: str) -> Iterator[tuple[subprocess.Popen[str], float]]:
         process.communicate(timeout=10)
 
 
+def _env_lines(process: subprocess.Popen[str], count: int) -> dict[str, str]:
+    """The ``export NAME=value`` lines the server prints after the URL (and token)."""
+    assert process.stdout is not None
+    env: dict[str, str] = {}
+    for _ in range(count):
+        line = process.stdout.readline().strip()
+        assert line.startswith("export "), line
+        name, _, value = line.removeprefix("export ").partition("=")
+        env[name] = value
+    return env
+
+
 def _get(url: str, token: str) -> Any:
     request = urllib.request.Request(url, headers={"Circle-Token": token})
     with urllib.request.urlopen(request, timeout=5) as response:
@@ -52,6 +65,10 @@ def test_fake_server_starts_fast_prints_url_and_token_and_stops_cleanly_on_ctrl_
         assert token_line.startswith("token: ")
         token = token_line.removeprefix("token: ")
         assert token not in base_url
+        env = _env_lines(process, 3)
+        assert env["CIRCLECI_BASE_URL"] == base_url
+        assert env["CIRCLE_TOKEN"] == token
+        assert env["CIRCLECI_ARTIFACT_HOSTS"].startswith("http://127.0.0.1:")
         curl = shutil.which("curl")
         if curl is not None:
             answer = subprocess.run(
@@ -73,14 +90,31 @@ def test_fake_server_starts_fast_prints_url_and_token_and_stops_cleanly_on_ctrl_
         assert "Traceback" not in stderr
 
 
+def test_spec_shapes_serves_the_specs_spellings() -> None:
+    with _fake_server("--port", "0", "--token", "t", "--projects", "1", "--spec-shapes") as (
+        process,
+        _,
+    ):
+        assert process.stdout is not None
+        base_url = process.stdout.readline().strip()
+        me = _get(f"{base_url}/me/collaborations", "t")
+        assert [sorted(org) for org in me] == [["avatar_url", "id", "name", "slug", "vcs-type"]]
+
+
 def test_a_given_token_is_not_printed_and_the_world_follows_the_options() -> None:
     with _fake_server(
         "--port", "0", "--token", "my-token", "--projects", "1", "--pipelines", "4"
     ) as (process, _):
         assert process.stdout is not None
         base_url = process.stdout.readline().strip()
+        env = _env_lines(process, 2)  # no CIRCLE_TOKEN line: the token given is not echoed
+        assert set(env) == {"CIRCLECI_BASE_URL", "CIRCLECI_ARTIFACT_HOSTS"}
+        assert "my-token" not in "".join(env.values())
         me = _get(f"{base_url}/me/collaborations", "my-token")
         assert [org["slug"] for org in me] == ["gh/acme-corp"]
+        assert [org["vcs_type" if default_shapes() == "live" else "vcs-type"] for org in me] == [
+            "github"
+        ]
         pipelines = _get(f"{base_url}/project/gh/acme-corp/web-app/pipeline", "my-token")
         assert len(pipelines["items"]) == 4
         process.send_signal(signal.SIGTERM)

@@ -1,19 +1,16 @@
 """Every route the emulator serves answers JSON that validates against CircleCI's spec.
 
-The spec is read from ``AIOCIRCLECI_OPENAPI_SPEC`` or from
-``../shared/reference/circleci-api-v2.openapi.json`` beside the repository. The
-real service sends ``null`` where the spec does not say ``nullable`` (the last
-page's ``next_page_token``, ``avatar_url``...), and the real service wins, so a
-property that does not mention ``nullable`` also accepts ``null``; nothing else
-is loosened.
+The spec is the project's copy of its machine-readable part (``tests/_spec.py``);
+the emulator runs in spec mode (``shapes="spec"``). The real service sends
+``null`` where the spec does not say ``nullable`` (the last page's
+``next_page_token``, ``avatar_url``...), and the real service wins, so a property
+that does not mention ``nullable`` also accepts ``null``; nothing else is loosened.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import os
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -26,31 +23,14 @@ from aiocircleci.testing._api import all_routes
 
 from . import _cases_account, _cases_core, _cases_platform
 from ._conformance import TOKEN, Call, Case
+from ._spec import load_spec
 
 pytestmark = pytest.mark.anyio
-
-_SPEC_ENV = "AIOCIRCLECI_OPENAPI_SPEC"
-_DEFAULT_SPEC = (
-    Path(__file__).resolve().parents[1].parent / "shared/reference/circleci-api-v2.openapi.json"
-)
-
-
-def _spec_path() -> Path | None:
-    configured = os.environ.get(_SPEC_ENV)
-    if configured:
-        return Path(configured)
-    return _DEFAULT_SPEC if _DEFAULT_SPEC.exists() else None
 
 
 @pytest.fixture(scope="module")
 def spec() -> dict[str, Any]:
-    path = _spec_path()
-    if path is None or not path.exists():
-        pytest.skip(
-            f"CircleCI OpenAPI spec not found: set {_SPEC_ENV} or place it at {_DEFAULT_SPEC}"
-        )
-    loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return loaded
+    return load_spec()
 
 
 # ------------------------------------------------------------ schema plumbing
@@ -238,7 +218,7 @@ async def test_every_route_answers_json_that_the_spec_accepts(spec: dict[str, An
     config = WorldConfig(projects=3, pipelines_per_project=12, max_artifact_size=256)
     problems: list[str] = []
     async with (
-        FakeCircleCI(seed=7, token=TOKEN, config=config) as fake,
+        FakeCircleCI(seed=7, token=TOKEN, config=config, shapes="spec") as fake,
         aiohttp.ClientSession() as session,
     ):
         for operation_id, case in [*SUCCESS.items(), *ERRORS]:

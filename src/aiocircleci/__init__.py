@@ -23,6 +23,7 @@ from ._config import (
     RetryPolicy,
     Timeout,
 )
+from ._decode import DecodeWarning
 from ._http import Headers, Request, Response
 from ._limiter import Limiter, RateLimiter
 from ._mock import MockTransport
@@ -66,6 +67,7 @@ from .errors import (
     ResponseTooLarge,
     ServerError,
     TimeoutError,
+    TokenNotSent,
     TransportError,
     Unauthorized,
     UnprocessableEntity,
@@ -90,6 +92,7 @@ __all__ = [
     "Conflict",
     "ConnectError",
     "DecodeError",
+    "DecodeWarning",
     "DiskError",
     "DownloadDone",
     "DownloadError",
@@ -132,6 +135,7 @@ __all__ = [
     "Timeout",
     "TimeoutError",
     "Token",
+    "TokenNotSent",
     "TransportError",
     "Unauthorized",
     "UnprocessableEntity",

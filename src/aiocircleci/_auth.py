@@ -17,7 +17,8 @@ TOKEN_ENV_VARS = ("CIRCLE_TOKEN", "CIRCLECI_TOKEN")
 class Token:
     """A secret that prints as ``Token('****')`` and cannot be pickled.
 
-    ``reveal()`` is called in exactly one place: where the header is attached.
+    ``reveal()`` is called where the header is attached and where the CLI learns
+    what to mask in its output; ``redact(text)`` masks it anywhere else.
     """
 
     __slots__ = ("__value",)
@@ -33,6 +34,10 @@ class Token:
 
     def reveal(self) -> str:
         return self.__value
+
+    def redact(self, text: str) -> str:
+        """``text`` with every copy of the token replaced by ``****`` (a server may echo it)."""
+        return text.replace(self.__value, "****")
 
     def __repr__(self) -> str:
         return "Token('****')"

@@ -153,8 +153,11 @@ def origin_of(url: str) -> tuple[str, str, int]:
     return scheme, (parts.hostname or "").lower(), port
 
 
-def redact_url(url: str) -> str:
-    """The URL without user info and query, which may hold credentials or signatures."""
+def redact_url(url: str, *, origin_only: bool = False) -> str:
+    """The URL without user info and query, which may hold credentials or signatures.
+
+    ``origin_only``: only ``scheme://host[:port]``, as ``--artifact-host`` takes it.
+    """
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -163,5 +166,7 @@ def redact_url(url: str) -> str:
     port = _port(parts)
     if port:
         netloc = f"{netloc}:{port}" if port > 0 else f"{netloc}:<invalid port>"
+    if origin_only:
+        return f"{parts.scheme}://{netloc}"
     query = "…" if parts.query else ""
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))

@@ -69,7 +69,7 @@ def error_message(response: Response, token: Token | None = None) -> str:
         elif isinstance(data, str):
             text = data
     if token is not None:
-        text = text.replace(token.reveal(), "****")
+        text = token.redact(text)
     text = " ".join(text.split())
     if not text:
         text = response.reason or f"HTTP {response.status}"

@@ -207,7 +207,7 @@ class Selection:
         return self.shard is None or self.shard.owns(pipeline.project_slug, pipeline.id)
 
     def takes_workflow(self, workflow: Workflow) -> bool:
-        if self.workflow_statuses and workflow.status.value not in self.workflow_statuses:
+        if self.workflow_statuses and str(workflow.status) not in self.workflow_statuses:
             return False
         return self.workflows.matches(workflow.name)
 

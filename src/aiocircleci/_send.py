@@ -84,10 +84,16 @@ class Budget:
 
 @dataclass(slots=True)
 class Exchange:
-    """The final response of a request and how many redirects led to it."""
+    """The final response of a request and how many redirects led to it.
+
+    ``token_withheld``: the final hop could have carried the token (same origin
+    as the first) but the origin policy kept it back, so a 401 there means
+    "trust this host", not "the token is wrong".
+    """
 
     response: StreamResponse
     redirects: int
+    token_withheld: bool = False
 
 
 def _redirect_target(url: str, response: StreamResponse, method: str) -> str | None:
@@ -258,7 +264,10 @@ class _Open:
                     sender._on_response(response)
                 target = _redirect_target(response.url, response, sent.method)
                 if target is None:
-                    return Exchange(response, hop)
+                    withheld = (
+                        token and sender._token is not None and "Circle-Token" not in sent.headers
+                    )
+                    return Exchange(response, hop, withheld)
                 await _drain(response)
             except BaseException as exc:
                 await self._exit(type(exc), exc, exc.__traceback__)

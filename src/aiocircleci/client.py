@@ -20,6 +20,7 @@ from ._config import (
     check_base_url,
     from_env,
 )
+from ._decode import Decoding
 from ._http import Transport
 from ._limiter import Limiter, RateLimiter
 from ._ratelimit import RateLimitInfo
@@ -75,6 +76,9 @@ class Client(
     default to ``*.circle-artifacts.com`` plus ``$CIRCLECI_ARTIFACT_HOSTS``).
     ``transport``: anything with the ``Transport`` shape, such as
     ``MockTransport`` for tests without sockets (then ``session`` is unused).
+    ``strict``: refuse bodies that decode only by tolerance (a skipped item, a
+    ``null`` where a value belongs, an unknown enum value); see ``models._base``.
+    ``client.raw`` makes the same calls and answers plain JSON.
     """
 
     def __init__(
@@ -93,6 +97,7 @@ class Client(
         wall_clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         rng: random.Random | None = None,
+        strict: bool = False,
     ) -> None:
         config = from_env(base_url=base_url)
         self.base_url = check_base_url(config.base_url)
@@ -130,6 +135,23 @@ class Client(
             sleep=sleep,
             rng=rng,
         )
+        redact = self._token.redact if self._token is not None else _unchanged
+        self._decoding = Decoding(strict=strict, redact=redact)
+
+    @property
+    def raw(self) -> Any:
+        """The same calls, answering the body's plain JSON instead of models.
+
+        ``await client.raw.get_pipeline(id)`` is a ``dict``; ``client.raw.pipelines(slug)``
+        yields ``dict`` items. It shares this client's session, limits and retries,
+        so no model ever stands between a caller and the data.
+        """
+        return _RawView(self)
+
+    @property
+    def strict(self) -> bool:
+        """Whether decoding refuses what only tolerance would accept (see the README)."""
+        return self._decoding.strict
 
     @property
     def has_token(self) -> bool:
@@ -198,3 +220,40 @@ class Client(
     def __repr__(self) -> str:
         auth = "token" if self._token is not None else "no token"
         return f"<Client {self.base_url} ({auth}) {self.limiter!r}>"
+
+
+def _unchanged(text: str) -> str:
+    return text
+
+
+class _RawView(
+    _api.UserAPI,
+    _api.ProjectAPI,
+    _api.PipelineAPI,
+    _api.WorkflowAPI,
+    _api.JobAPI,
+    _api.InsightsAPI,
+    _api.ContextAPI,
+    _api.ScheduleAPI,
+    _api.WebhookAPI,
+    _api.OrganizationAPI,
+    _api.GroupsAPI,
+    _api.UsageAPI,
+    _api.OTelAPI,
+    _api.PipelineDefinitionAPI,
+    _api.TriggerAPI,
+    _api.RollbackAPI,
+    _api.DeployAPI,
+    _api.OIDCAPI,
+    _api.PolicyAPI,
+):
+    """``Client.raw``: every typed call of a client, answering plain JSON."""
+
+    _raw = True
+
+    def __init__(self, client: Client) -> None:
+        self._requester = client._requester
+        self._decoding = client._decoding
+
+    def __repr__(self) -> str:
+        return f"<raw view of {self._requester.base_url}>"

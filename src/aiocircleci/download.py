@@ -69,6 +69,7 @@ from .errors import (
     DiskError,
     DownloadError,
     IncompleteDownload,
+    TokenNotSent,
     TransportError,
     UnsafePath,
     error_for_status,
@@ -910,6 +911,8 @@ class _Job:
             self.url = resp.url
             if resp.status == 403 and exchange.redirects > 0:
                 raise _Expired
+            if resp.status == 401 and exchange.token_withheld:
+                raise TokenNotSent(redact_url(resp.url, origin_only=True), url=redact_url(resp.url))
             return await self._receive(resp, resp.url)
 
     async def _receive(self, resp: StreamResponse, url: str) -> FileResult:

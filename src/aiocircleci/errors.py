@@ -12,6 +12,7 @@
     ├── APIError(status, message, method, url)
     │   ├── BadRequest               400
     │   ├── Unauthorized             401
+    │   │   └── TokenNotSent         401 from an artifact host the token was not sent to
     │   ├── Forbidden                403
     │   ├── NotFound                 404
     │   ├── Conflict                 409
@@ -56,6 +57,7 @@ __all__ = [
     "ResponseTooLarge",
     "ServerError",
     "TimeoutError",
+    "TokenNotSent",
     "TransportError",
     "Unauthorized",
     "UnprocessableEntity",
@@ -142,6 +144,25 @@ class Unauthorized(APIError):
     """401: the token is missing, wrong or expired."""
 
 
+class TokenNotSent(Unauthorized):
+    """401 from a host the token was withheld from, because it is not a trusted artifact host.
+
+    The message names the origin to trust: ``--artifact-host ORIGIN`` on the
+    command line, ``artifact_hosts=[ORIGIN]`` in Python, or ``CIRCLECI_ARTIFACT_HOSTS``.
+    """
+
+    def __init__(self, origin: str, *, url: str = "") -> None:
+        super().__init__(
+            401,
+            f"{origin} answered 401 and was not sent the token, because it is not a trusted "
+            f"artifact host; to send it there, pass --artifact-host {origin} "
+            f"(or set CIRCLECI_ARTIFACT_HOSTS={origin})",
+            method="GET",
+            url=url,
+        )
+        self.origin = origin
+
+
 class Forbidden(APIError):
     """403: the token may not do this."""
 
@@ -180,7 +201,18 @@ class ServerError(APIError):
 
 
 class DecodeError(CircleCIError):
-    """A successful response whose body is not the JSON the API promised."""
+    """A successful response whose body is not the JSON the API promised.
+
+    ``where`` names the method and endpoint template, ``path`` the JSON path of
+    the offending value (``$.items[3].vcs.revision``) and ``excerpt`` a short,
+    token-free excerpt of it; the body itself is never kept.
+    """
+
+    def __init__(self, message: str, *, where: str = "", path: str = "", excerpt: str = "") -> None:
+        super().__init__(message)
+        self.where = where
+        self.path = path
+        self.excerpt = excerpt
 
 
 class ObjectStoreError(CircleCIError):

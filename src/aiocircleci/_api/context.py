@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Literal
 
 import msgspec
 
 from .._pagination import Paginator
-from ..errors import DecodeError
 from ..models import Context, ContextEnvVar, ContextRestriction, Message
-from ._base import APIBase, seg
+from ._base import APIBase, describe, seg
 
 __all__ = ["ContextAPI"]
 
@@ -128,12 +128,14 @@ class ContextAPI(APIBase):
         """
         path = f"/context/{seg(context_id)}/environment-variable/{seg(name)}"
         body: dict[str, Any] = await self._call("PUT", path, dict[str, Any], json=_Value(value))
-        try:
-            if "variable" in body or "message" not in body:
-                return msgspec.convert(body, ContextEnvVar)
-            return msgspec.convert(body, Message)
-        except msgspec.ValidationError as exc:
-            raise DecodeError(f"unexpected response to PUT {path}: {exc}") from exc
+        answer: type[ContextEnvVar | Message] = Message
+        if "variable" in body or "message" not in body:
+            answer = ContextEnvVar
+        where = functools.partial(describe, "PUT", path)
+        result: ContextEnvVar | Message = self._shaped(
+            body, lambda b: self._decoding.convert(b, answer, where)
+        )
+        return result
 
     async def delete_context_env_var(self, context_id: str, name: str) -> Message:
         """DELETE /context/{context_id}/environment-variable/{env_var_name}

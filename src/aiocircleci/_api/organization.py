@@ -78,7 +78,7 @@ class OrganizationAPI(APIBase):
             f"/organization/{org_path(org)}/url-orb-allow-list",
             Page[URLOrbAllowListEntry],
         )
-        return page.items
+        return self._shaped(page, lambda p: p.items)
 
     async def create_url_orb_allow_list_entry(
         self, org: str, *, name: str, prefix: str, auth: URLOrbAllowListAuth | str

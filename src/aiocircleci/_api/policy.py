@@ -48,7 +48,7 @@ class PolicyAPI(APIBase):
         The current policy bundle of an owner (an organization id).
         """
         found = await self._call("GET", f"{_owner_path(owner_id, context)}/policy-bundle", _BUNDLE)
-        return PolicyBundle(policies=found)
+        return self._shaped(found, lambda f: PolicyBundle(policies=f))
 
     async def create_policy_bundle(
         self,
@@ -165,7 +165,7 @@ class PolicyAPI(APIBase):
             f"{_owner_path(owner_id, context)}/decision/{seg(decision_id)}/policy-bundle",
             _BUNDLE,
         )
-        return PolicyBundle(policies=found)
+        return self._shaped(found, lambda f: PolicyBundle(policies=f))
 
     async def get_decision_settings(
         self, owner_id: str, *, context: str = DEFAULT_POLICY_CONTEXT

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable
 from typing import Protocol
 
-from .. import errors
+from .. import __version__, errors
 from ._common import EXIT_FAILED, EXIT_USAGE, GLOBAL_DEFAULTS, CLIError, global_options
 from ._text import RedactingStream, Redactor, clean
 
@@ -68,6 +68,9 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         description="Asyncio client for the CircleCI API v2: mirror and download artifacts.",
         parents=parents,
     )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__}", help="print the version"
+    )
     sub: argparse._SubParsersAction[argparse.ArgumentParser] = parser.add_subparsers(
         dest="command", metavar="COMMAND", parser_class=_Parser
     )
@@ -81,6 +84,8 @@ def _message(exc: BaseException) -> tuple[str, int]:
     """The one line and exit code for an expected error."""
     if isinstance(exc, CLIError):
         return str(exc), exc.code
+    if isinstance(exc, errors.TokenNotSent):
+        return str(exc), EXIT_USAGE
     if isinstance(exc, errors.Unauthorized):
         return "authentication failed: the CircleCI token is missing, wrong or expired", EXIT_USAGE
     if isinstance(exc, errors.ConfigurationError):

@@ -252,7 +252,9 @@ def _trigger(args: argparse.Namespace) -> int:
             args.slug, branch=args.branch, tag=args.tag, parameters=parameters or None
         )
         if not args.json:
-            print(f"pipeline #{created.number} {created.id} {created.state.value}", flush=True)
+            print(
+                f"pipeline #{created.number} {created.id} {created.state or 'unknown'}", flush=True
+            )
         if not args.wait:
             return created, None
         return created, await _wait(client, created.id, args)
@@ -272,15 +274,16 @@ async def _wait(client: Client, pipeline_id: str, args: argparse.Namespace) -> l
     while True:
         workflows = await client.pipeline_workflows(pipeline_id).collect()
         for workflow in workflows:
-            if shown.get(workflow.id) != workflow.status.value and not args.json:
-                print(f"workflow {_clean(workflow.name)}: {workflow.status.value}", flush=True)
-            shown[workflow.id] = workflow.status.value
+            status = str(workflow.status or "unknown")
+            if shown.get(workflow.id) != status and not args.json:
+                print(f"workflow {_clean(workflow.name)}: {status}", flush=True)
+            shown[workflow.id] = status
         if workflows and all(w.status in FINISHED_WORKFLOW_STATUSES for w in workflows):
             return workflows
         if not workflows:
             pipeline = await client.get_pipeline(pipeline_id)
             if pipeline.state is PipelineState.ERRORED:
-                reasons = "; ".join(e.message for e in pipeline.errors) or "no reason given"
+                reasons = "; ".join(e.message or "" for e in pipeline.errors) or "no reason given"
                 raise CLIError(f"the pipeline errored: {reasons}", EXIT_FAILED)
         if time.monotonic() + args.interval > deadline:
             raise CLIError(

@@ -13,17 +13,17 @@ class Context(Model, frozen=True):
     """A context: a named set of secrets an organization (or account) owns."""
 
     id: str
-    name: str
-    created_at: datetime
+    name: str | None = None
+    created_at: datetime | None = None
 
 
 class ContextEnvVar(Model, frozen=True):
     """An environment variable of a context; the API never shows its value."""
 
-    variable: str
-    context_id: str
-    created_at: datetime
-    updated_at: datetime
+    variable: str | None = None
+    context_id: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
 
 
 class RestrictionType(StatusEnum):

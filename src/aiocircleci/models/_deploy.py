@@ -12,15 +12,15 @@ __all__ = ["Component", "ComponentVersion", "DeployLabel", "Environment"]
 class DeployLabel(Model, frozen=True):
     """A ``key``/``value`` label of an environment or a component."""
 
-    key: str
-    value: str
+    key: str | None = None
+    value: str | None = None
 
 
 class Environment(Model, frozen=True):
     """A deploy environment of an organization (production, staging...)."""
 
     id: str
-    name: str
+    name: str | None = None
     description: str | None = None
     labels: list[DeployLabel] = []
     created_at: datetime | None = None
@@ -31,7 +31,7 @@ class Component(Model, frozen=True):
     """A deployable component of a project."""
 
     id: str
-    name: str
+    name: str | None = None
     project_id: str | None = None
     labels: list[DeployLabel] = []
     release_count: int | None = None

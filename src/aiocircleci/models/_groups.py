@@ -15,5 +15,5 @@ class Group(Model, frozen=True):
     """
 
     id: str
-    name: str
+    name: str | None = None
     description: str | None = None

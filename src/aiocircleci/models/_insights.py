@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import ClassVar
 
 from ._base import Model, StatusEnum
 
@@ -59,12 +60,12 @@ class WorkflowMetrics(Model, frozen=True):
     workflow listing adds ``total_recoveries``.
     """
 
-    total_runs: int
-    successful_runs: int
-    failed_runs: int
-    success_rate: float
-    throughput: float
-    duration_metrics: DurationMetrics
+    total_runs: int | None = None
+    successful_runs: int | None = None
+    failed_runs: int | None = None
+    success_rate: float | None = None
+    throughput: float | None = None
+    duration_metrics: DurationMetrics | None = None
     mttr: int | None = None
     total_credits_used: int | None = None
     total_recoveries: int | None = None
@@ -77,9 +78,9 @@ class WorkflowSummary(Model, frozen=True):
     """One workflow's metrics (``GET /insights/{project-slug}/workflows``)."""
 
     name: str
-    metrics: WorkflowMetrics
-    window_start: datetime
-    window_end: datetime
+    metrics: WorkflowMetrics | None = None
+    window_start: datetime | None = None
+    window_end: datetime | None = None
     project_id: str | None = None
 
 
@@ -99,22 +100,22 @@ class WorkflowRun(Model, frozen=True):
     """
 
     id: str
-    branch: str | None
-    duration: int
-    created_at: datetime
-    stopped_at: datetime
-    credits_used: int
-    status: WorkflowRunStatus | None
+    branch: str | None = None
+    duration: int | None = None
+    created_at: datetime | None = None
+    stopped_at: datetime | None = None
+    credits_used: int | None = None
+    status: WorkflowRunStatus | None = None
     is_approval: bool = False
 
 
 class JobMetrics(Model, frozen=True):
-    total_runs: int
-    successful_runs: int
-    failed_runs: int
-    success_rate: float
-    throughput: float
-    duration_metrics: DurationMetrics
+    total_runs: int | None = None
+    successful_runs: int | None = None
+    failed_runs: int | None = None
+    success_rate: float | None = None
+    throughput: float | None = None
+    duration_metrics: DurationMetrics | None = None
     total_credits_used: int | None = None
 
 
@@ -122,70 +123,71 @@ class WorkflowJobMetrics(Model, frozen=True):
     """One job's metrics within a workflow (``.../workflows/{workflow-name}/jobs``)."""
 
     name: str
-    metrics: JobMetrics
-    window_start: datetime
-    window_end: datetime
+    metrics: JobMetrics | None = None
+    window_start: datetime | None = None
+    window_end: datetime | None = None
 
 
-class FlakyTest(
-    Model,
-    frozen=True,
-    rename={
-        "time_wasted": "time-wasted",
-        "workflow_created_at": "workflow-created-at",
-        "workflow_id": "workflow-id",
-        "pipeline_number": "pipeline-number",
-        "workflow_name": "workflow-name",
-        "test_name": "test-name",
-        "job_name": "job-name",
-        "job_number": "job-number",
-        "times_flaked": "times-flaked",
-    },
-):
-    test_name: str
-    classname: str
-    file: str | None
-    source: str | None
-    job_name: str
-    job_number: int
-    workflow_name: str
-    workflow_id: str
-    workflow_created_at: datetime
-    pipeline_number: int
-    times_flaked: int
+class FlakyTest(Model, frozen=True):
+    """A flaky test. The live API is snake_case, the spec kebab-case: both decode."""
+
+    __spellings__: ClassVar[dict[str, str]] = {
+        "time-wasted": "time_wasted",
+        "workflow-created-at": "workflow_created_at",
+        "workflow-id": "workflow_id",
+        "pipeline-number": "pipeline_number",
+        "workflow-name": "workflow_name",
+        "test-name": "test_name",
+        "job-name": "job_name",
+        "job-number": "job_number",
+        "times-flaked": "times_flaked",
+    }
+
+    test_name: str | None = None
+    classname: str | None = None
+    file: str | None = None
+    source: str | None = None
+    job_name: str | None = None
+    job_number: int | None = None
+    workflow_name: str | None = None
+    workflow_id: str | None = None
+    workflow_created_at: datetime | None = None
+    pipeline_number: int | None = None
+    times_flaked: int | None = None
     time_wasted: int | None = None
 
 
-class FlakyTests(
-    Model,
-    frozen=True,
-    rename={"flaky_tests": "flaky-tests", "total_flaky_tests": "total-flaky-tests"},
-):
-    """``GET /insights/{project-slug}/flaky-tests``."""
+class FlakyTests(Model, frozen=True):
+    """``GET /insights/{project-slug}/flaky-tests`` (snake_case or kebab-case keys)."""
 
-    flaky_tests: list[FlakyTest]
-    total_flaky_tests: float
+    __spellings__: ClassVar[dict[str, str]] = {
+        "flaky-tests": "flaky_tests",
+        "total-flaky-tests": "total_flaky_tests",
+    }
+
+    flaky_tests: list[FlakyTest] = []
+    total_flaky_tests: float | None = None
 
 
 class WorkflowTrends(Model, frozen=True):
     """How a workflow's metrics moved between the two halves of the window (0.1 is +10%)."""
 
-    total_runs: float
-    failed_runs: float
-    success_rate: float
-    p95_duration_secs: float
-    median_duration_secs: float
-    total_credits_used: float
-    mttr: float
-    throughput: float
+    total_runs: float | None = None
+    failed_runs: float | None = None
+    success_rate: float | None = None
+    p95_duration_secs: float | None = None
+    median_duration_secs: float | None = None
+    total_credits_used: float | None = None
+    mttr: float | None = None
+    throughput: float | None = None
 
 
 class WorkflowInsights(Model, frozen=True):
     """``GET /insights/{project-slug}/workflows/{workflow-name}/summary``."""
 
-    metrics: WorkflowMetrics
-    trends: WorkflowTrends
-    workflow_names: list[str]
+    metrics: WorkflowMetrics | None = None
+    trends: WorkflowTrends | None = None
+    workflow_names: list[str] = []
 
 
 class TestMetrics(Model, frozen=True):
@@ -193,11 +195,11 @@ class TestMetrics(Model, frozen=True):
 
     __test__ = False  # not a pytest class, despite the name
 
-    test_name: str
-    job_name: str
-    total_runs: int
-    failed_runs: int
-    flaky: bool
+    test_name: str | None = None
+    job_name: str | None = None
+    total_runs: int | None = None
+    failed_runs: int | None = None
+    flaky: bool | None = None
     p95_duration: float | None = None
     classname: str | None = None
     source: str | None = None
@@ -207,11 +209,11 @@ class TestMetrics(Model, frozen=True):
 class TestCounts(Model, frozen=True):
     __test__ = False
 
-    error: int
-    failure: int
-    skipped: int
-    success: int
-    total: int
+    error: int | None = None
+    failure: int | None = None
+    skipped: int | None = None
+    success: int | None = None
+    total: int | None = None
 
 
 class TestRunCounts(Model, frozen=True):
@@ -219,50 +221,50 @@ class TestRunCounts(Model, frozen=True):
 
     __test__ = False
 
-    pipeline_number: int
-    workflow_id: str
-    success_rate: float
-    test_counts: TestCounts
+    pipeline_number: int | None = None
+    workflow_id: str | None = None
+    success_rate: float | None = None
+    test_counts: TestCounts | None = None
 
 
 class WorkflowTestMetrics(Model, frozen=True):
     """``GET /insights/{project-slug}/workflows/{workflow-name}/test-metrics``."""
 
-    average_test_count: int
-    most_failed_tests: list[TestMetrics]
-    most_failed_tests_extra: int
-    slowest_tests: list[TestMetrics]
-    slowest_tests_extra: int
-    total_test_runs: int
-    test_runs: list[TestRunCounts]
+    average_test_count: int | None = None
+    most_failed_tests: list[TestMetrics] = []
+    most_failed_tests_extra: int | None = None
+    slowest_tests: list[TestMetrics] = []
+    slowest_tests_extra: int | None = None
+    total_test_runs: int | None = None
+    test_runs: list[TestRunCounts] = []
 
 
 class InsightsBranches(Model, frozen=True):
     """``GET /insights/{project-slug}/branches``: the branches Insights has runs of."""
 
-    branches: list[str]
+    branches: list[str] = []
     org_id: str | None = None
     project_id: str | None = None
 
 
 class JobTimeseriesMetrics(Model, frozen=True):
-    total_runs: int
-    failed_runs: int
-    successful_runs: int
-    throughput: float
-    median_credits_used: int
-    total_credits_used: int
-    duration_metrics: DurationMetrics
+    total_runs: int | None = None
+    failed_runs: int | None = None
+    successful_runs: int | None = None
+    throughput: float | None = None
+    median_credits_used: int | None = None
+    total_credits_used: int | None = None
+    duration_metrics: DurationMetrics | None = None
 
 
 class JobTimeseries(Model, frozen=True):
     """One job's metrics over one interval (an hour or a day) starting at ``timestamp``."""
 
     name: str
-    min_started_at: datetime
-    max_ended_at: datetime
-    timestamp: datetime
-    metrics: JobTimeseriesMetrics
+    min_started_at: datetime | None = None
+    max_ended_at: datetime | None = None
+    timestamp: datetime | None = None
+    metrics: JobTimeseriesMetrics | None = None
 
 
 class AggregateMetrics(Model, frozen=True):
@@ -272,55 +274,55 @@ class AggregateMetrics(Model, frozen=True):
     organization's summary.
     """
 
-    total_runs: int
-    total_duration_secs: int
-    total_credits_used: int
-    success_rate: float
+    total_runs: int | None = None
+    total_duration_secs: int | None = None
+    total_credits_used: int | None = None
+    success_rate: float | None = None
     throughput: float | None = None
 
 
 class AggregateTrends(Model, frozen=True):
     """How ``AggregateMetrics`` moved against the previous window (0.1 is +10%)."""
 
-    total_runs: float
-    total_duration_secs: float
-    total_credits_used: float
-    success_rate: float
+    total_runs: float | None = None
+    total_duration_secs: float | None = None
+    total_credits_used: float | None = None
+    success_rate: float | None = None
     throughput: float | None = None
 
 
 class AggregateInsights(Model, frozen=True):
-    metrics: AggregateMetrics
-    trends: AggregateTrends
+    metrics: AggregateMetrics | None = None
+    trends: AggregateTrends | None = None
 
 
 class RunSummaryMetrics(Model, frozen=True):
     """Runs of one workflow (or of one workflow on one branch) in a project's summary."""
 
-    total_runs: int
-    success_rate: float
-    total_credits_used: int
-    p95_duration_secs: float
+    total_runs: int | None = None
+    success_rate: float | None = None
+    total_credits_used: int | None = None
+    p95_duration_secs: float | None = None
 
 
 class RunSummaryTrends(Model, frozen=True):
-    total_runs: float
-    success_rate: float
-    total_credits_used: float
-    p95_duration_secs: float
+    total_runs: float | None = None
+    success_rate: float | None = None
+    total_credits_used: float | None = None
+    p95_duration_secs: float | None = None
 
 
 class ProjectWorkflowData(Model, frozen=True):
-    workflow_name: str
-    metrics: RunSummaryMetrics
-    trends: RunSummaryTrends
+    workflow_name: str | None = None
+    metrics: RunSummaryMetrics | None = None
+    trends: RunSummaryTrends | None = None
 
 
 class ProjectWorkflowBranchData(Model, frozen=True):
-    workflow_name: str
-    branch: str
-    metrics: RunSummaryMetrics
-    trends: RunSummaryTrends
+    workflow_name: str | None = None
+    branch: str | None = None
+    metrics: RunSummaryMetrics | None = None
+    trends: RunSummaryTrends | None = None
 
 
 class ProjectWorkflowsPageData(Model, frozen=True):
@@ -336,14 +338,14 @@ class ProjectWorkflowsPageData(Model, frozen=True):
 
 
 class OrgProjectData(Model, frozen=True):
-    project_name: str
-    metrics: AggregateMetrics
-    trends: AggregateTrends
+    project_name: str | None = None
+    metrics: AggregateMetrics | None = None
+    trends: AggregateTrends | None = None
 
 
 class OrgSummaryData(Model, frozen=True):
     """``GET /insights/{org-slug}/summary``: an organization's metrics and each project's."""
 
-    org_data: AggregateInsights
-    org_project_data: list[OrgProjectData]
+    org_data: AggregateInsights | None = None
+    org_project_data: list[OrgProjectData] = []
     all_projects: list[str] | None = None

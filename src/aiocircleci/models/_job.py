@@ -50,9 +50,9 @@ class Job(Model, frozen=True):
 
     id: str
     name: str
-    type: JobType
-    status: JobStatus
-    project_slug: str
+    type: JobType | None = None
+    status: JobStatus | None = None
+    project_slug: str | None = None
     dependencies: list[str] = []
     job_number: int | None = None
     started_at: datetime | None = None
@@ -71,18 +71,18 @@ class NamedRef(Model, frozen=True):
 
 
 class ParallelRun(Model, frozen=True):
-    index: int
-    status: str
+    index: int | None = None
+    status: str | None = None
 
 
 class JobExecutor(Model, frozen=True):
-    resource_class: str
+    resource_class: str | None = None
     type: str | None = None
 
 
 class JobMessage(Model, frozen=True):
-    type: str
-    message: str
+    type: str | None = None
+    message: str | None = None
     reason: str | None = None
 
 
@@ -90,15 +90,15 @@ class JobDetails(Model, frozen=True):
     """``GET /project/{project-slug}/job/{job-number}``."""
 
     number: int
-    name: str
-    status: JobStatus
-    web_url: str
-    project: NamedRef
-    pipeline: NamedRef
-    latest_workflow: NamedRef
-    organization: NamedRef
-    executor: JobExecutor
-    parallelism: int
+    name: str | None = None
+    status: JobStatus | None = None
+    web_url: str | None = None
+    project: NamedRef | None = None
+    pipeline: NamedRef | None = None
+    latest_workflow: NamedRef | None = None
+    organization: NamedRef | None = None
+    executor: JobExecutor | None = None
+    parallelism: int | None = None
     parallel_runs: list[ParallelRun] = []
     messages: list[JobMessage] = []
     contexts: list[NamedRef] = []
@@ -123,8 +123,8 @@ class TestMetadata(Model, frozen=True):
     __test__ = False  # not a pytest class, despite the name
 
     name: str
-    classname: str
-    result: str
+    classname: str | None = None
+    result: str | None = None
     message: str | None = None
     source: str | None = None
     file: str | None = None

@@ -16,7 +16,7 @@ class OIDCClaims(Model, frozen=True):
     for project-level claims only.
     """
 
-    org_id: str
+    org_id: str | None = None
     project_id: str | None = None
     audience: list[str] | None = None
     audience_updated_at: datetime | None = None

@@ -38,22 +38,22 @@ class Organization(Model, frozen=True):
     """
 
     id: str
-    name: str
-    slug: str
-    vcs_type: OrganizationVcsType
+    name: str | None = None
+    slug: str | None = None
+    vcs_type: OrganizationVcsType | None = None
 
 
 class URLOrbAllowListEntry(Model, frozen=True):
     """One entry of an organization's URL orb allow-list."""
 
     id: str
-    name: str
-    prefix: str
-    auth: URLOrbAllowListAuth
+    name: str | None = None
+    prefix: str | None = None
+    auth: URLOrbAllowListAuth | None = None
 
 
 class URLOrbAllowListChange(Model, frozen=True):
     """What adding or removing an allow-list entry answers: the entry's id and a message."""
 
     id: str
-    message: str
+    message: str | None = None

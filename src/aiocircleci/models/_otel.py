@@ -20,9 +20,9 @@ class OtelExporter(Model, frozen=True):
     """
 
     id: str
-    org_id: str
-    endpoint: str
-    protocol: OtelProtocol
+    org_id: str | None = None
+    endpoint: str | None = None
+    protocol: OtelProtocol | None = None
     insecure: bool = False
     headers: dict[str, str] = {}
     issues: list[str] = []

@@ -50,19 +50,19 @@ class TriggerType(StatusEnum):
 
 
 class PipelineError(Model, frozen=True):
-    type: PipelineErrorType
-    message: str
+    type: PipelineErrorType | None = None
+    message: str | None = None
 
 
 class Actor(Model, frozen=True):
-    login: str
+    login: str | None = None
     avatar_url: str | None = None
 
 
 class Trigger(Model, frozen=True):
-    type: TriggerType
-    received_at: datetime
-    actor: Actor
+    type: TriggerType | None = None
+    received_at: datetime | None = None
+    actor: Actor | None = None
 
 
 class Commit(Model, frozen=True):
@@ -71,10 +71,10 @@ class Commit(Model, frozen=True):
 
 
 class Vcs(Model, frozen=True):
-    provider_name: str
-    target_repository_url: str
-    origin_repository_url: str
-    revision: str
+    provider_name: str | None = None
+    target_repository_url: str | None = None
+    origin_repository_url: str | None = None
+    revision: str | None = None
     branch: str | None = None
     tag: str | None = None
     review_id: str | None = None
@@ -88,9 +88,9 @@ class Pipeline(Model, frozen=True):
     id: str
     number: int
     project_slug: str
-    state: PipelineState
     created_at: datetime
-    trigger: Trigger
+    state: PipelineState | None = None
+    trigger: Trigger | None = None
     errors: list[PipelineError] = []
     updated_at: datetime | None = None
     trigger_parameters: dict[str, object] | None = None
@@ -101,9 +101,9 @@ class PipelineCreation(Model, frozen=True):
     """What ``POST /project/{project-slug}/pipeline`` answers."""
 
     id: str
-    state: PipelineState
-    number: int
-    created_at: datetime
+    state: PipelineState | None = None
+    number: int | None = None
+    created_at: datetime | None = None
 
 
 class PipelineConfig(
@@ -113,8 +113,8 @@ class PipelineConfig(
 ):
     """``GET /pipeline/{pipeline-id}/config``: the source and compiled YAML."""
 
-    source: str
-    compiled: str
+    source: str | None = None
+    compiled: str | None = None
     setup_config: str | None = None
     compiled_setup_config: str | None = None
 

@@ -35,7 +35,7 @@ class PipelineDefinition(Model, frozen=True):
     """A pipeline definition of a project: which config runs, and what it checks out."""
 
     id: str
-    name: str
+    name: str | None = None
     description: str | None = None
     created_at: datetime | None = None
     config_source: ConfigSource | None = None

@@ -34,7 +34,7 @@ class Policy(Model, frozen=True):
     """One policy document (Rego source) of a policy bundle."""
 
     name: str
-    content: str
+    content: str | None = None
     created_at: datetime | None = None
     created_by: str | None = None
 
@@ -60,14 +60,14 @@ class BundleDiff(Model, frozen=True):
 class PolicyViolation(Model, frozen=True):
     """A rule a config broke (the spec's ``Violation``), and why."""
 
-    rule: str
-    reason: str
+    rule: str | None = None
+    reason: str | None = None
 
 
 class Decision(Model, frozen=True):
     """The outcome of evaluating input against a policy bundle."""
 
-    status: DecisionStatus
+    status: DecisionStatus | None = None
     reason: str | None = None
     enabled_rules: list[str] = []
     hard_failures: list[PolicyViolation] = []

@@ -24,28 +24,28 @@ class VcsProvider(StatusEnum):
 
 
 class VcsInfo(Model, frozen=True):
-    vcs_url: str
-    provider: VcsProvider
-    default_branch: str
+    vcs_url: str | None = None
+    provider: VcsProvider | None = None
+    default_branch: str | None = None
 
 
 class Project(Model, frozen=True):
     """A project: ``GET /project/{project-slug}`` and what creating one answers."""
 
     slug: str
-    name: str
-    id: str
-    organization_name: str
-    organization_slug: str
-    organization_id: str
-    vcs_info: VcsInfo
+    name: str | None = None
+    id: str | None = None
+    organization_name: str | None = None
+    organization_slug: str | None = None
+    organization_id: str | None = None
+    vcs_info: VcsInfo | None = None
 
 
 class ProjectEnvVar(Model, frozen=True, rename={"created_at": "created-at"}):
     """A project's environment variable; ``value`` is masked (``xxxx`` and its last four)."""
 
     name: str
-    value: str
+    value: str | None = None
     created_at: datetime | None = None
 
 
@@ -65,11 +65,11 @@ class CheckoutKey(
     the key checkouts use.
     """
 
-    public_key: str
-    type: CheckoutKeyType
     fingerprint: str
-    preferred: bool
-    created_at: datetime
+    public_key: str | None = None
+    type: CheckoutKeyType | None = None
+    preferred: bool | None = None
+    created_at: datetime | None = None
 
 
 class AdvancedSettings(Model, frozen=True):

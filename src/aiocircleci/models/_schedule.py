@@ -53,8 +53,8 @@ class Timetable(Model, frozen=True, rename="kebab"):
     Also the value to pass when creating or updating a schedule.
     """
 
-    per_hour: int
-    hours_of_day: list[int]
+    per_hour: int | None = None
+    hours_of_day: list[int] = []
     days_of_week: list[DayOfWeek] | None = None
     days_of_month: list[int] | None = None
     months: list[Month] | None = None
@@ -64,11 +64,11 @@ class Schedule(Model, frozen=True, rename="kebab"):
     """A scheduled pipeline of a project; ``parameters`` carry ``branch`` or ``tag``."""
 
     id: str
-    name: str
-    project_slug: str
-    timetable: Timetable
-    actor: User
-    parameters: dict[str, int | str | bool]
-    created_at: datetime
-    updated_at: datetime
+    name: str | None = None
+    project_slug: str | None = None
+    timetable: Timetable | None = None
+    actor: User | None = None
+    parameters: dict[str, int | str | bool] | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
     description: str | None = None

@@ -25,7 +25,7 @@ class UsageExportJob(Model, frozen=True):
     """
 
     usage_export_job_id: str
-    state: UsageExportState
+    state: UsageExportState | None = None
     download_urls: list[str] = []
     start: datetime | None = None
     end: datetime | None = None

@@ -19,18 +19,18 @@ class WebhookScope(Model, frozen=True):
     """What a webhook listens to: for now always a project (``type`` ``"project"``, its id)."""
 
     id: str
-    type: str
+    type: str | None = None
 
 
 class Webhook(Model, frozen=True, rename="kebab"):
     """An outbound webhook. ``signing_secret`` comes back masked, never in clear."""
 
     id: str
-    name: str
-    url: str
-    scope: WebhookScope
-    events: list[WebhookEvent]
-    verify_tls: bool
-    signing_secret: str
-    created_at: datetime
-    updated_at: datetime
+    name: str | None = None
+    url: str | None = None
+    scope: WebhookScope | None = None
+    events: list[WebhookEvent] = []
+    verify_tls: bool | None = None
+    signing_secret: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None

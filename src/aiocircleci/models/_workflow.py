@@ -29,12 +29,12 @@ class Workflow(Model, frozen=True):
 
     id: str
     name: str
-    status: WorkflowStatus
-    created_at: datetime
-    pipeline_id: str
-    pipeline_number: int
-    project_slug: str
-    started_by: str
+    status: WorkflowStatus | None = None
+    created_at: datetime | None = None
+    pipeline_id: str | None = None
+    pipeline_number: int | None = None
+    project_slug: str | None = None
+    started_by: str | None = None
     stopped_at: datetime | None = None
     canceled_by: str | None = None
     errored_by: str | None = None
@@ -46,10 +46,10 @@ class Workflow(Model, frozen=True):
 class Message(Model, frozen=True):
     """The ``{"message": ...}`` answer of actions such as cancel and approve."""
 
-    message: str
+    message: str | None = None
 
 
 class RerunResult(Model, frozen=True):
     """What ``POST /workflow/{id}/rerun`` answers."""
 
-    workflow_id: str
+    workflow_id: str | None = None

@@ -1,9 +1,12 @@
 """``aiocircleci fake-server``: run the emulator in the foreground until Ctrl-C.
 
 Standard output gets exactly the base URL on its first line and, when no
-``--token`` was given, ``token: <generated token>`` on the second; both are
-flushed at once, so a script can read them from a pipe. Everything else goes to
-standard error. The token never appears in a URL.
+``--token`` was given, ``token: <generated token>`` on the second; then
+ready-to-paste ``export`` lines for ``CIRCLECI_BASE_URL``, ``CIRCLE_TOKEN`` (when
+generated) and ``CIRCLECI_ARTIFACT_HOSTS``, so ``aiocircleci mirror`` in that shell
+sends the token to the emulator's artifact host too. All of it is flushed at
+once, so a script can read it from a pipe. Everything else goes to standard
+error. The token never appears in a URL.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from ._faults import Faults
 from ._server import FakeCircleCI
 from ._world import WorldConfig
 
-__all__ = ["register", "run"]
+__all__ = ["env_lines", "register", "run"]
 
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2}
 _UNITS.update({"mib": 1024**2, "g": 1000**3, "gb": 1000**3, "gib": 1024**3})
@@ -33,7 +36,10 @@ fault spec: comma-separated rules TARGET:KIND[TRIGGER]
   example  --faults 'api:503@0.1,artifact:reset-mid-body@0.05,storage:short-body#3'
 
 Prints the base URL on the first line of stdout and, when --token is not given,
-"token: ..." on the second. Send requests with the header "Circle-Token: TOKEN".
+"token: ..." on the second, then "export NAME=value" lines to paste into a shell
+(CIRCLECI_BASE_URL, CIRCLE_TOKEN, CIRCLECI_ARTIFACT_HOSTS). Send requests with
+the header "Circle-Token: TOKEN". Bodies have the live API's shapes unless
+--spec-shapes is given.
 """
 
 
@@ -99,6 +105,11 @@ def register(
     add("--faults", type=_faults, default=None, metavar="SPEC", help="fault spec, see below")
     add("--public", action="store_true", help="artifact host does not require the token")
     add("--url-ttl", type=float, default=300.0, help="storage URL lifetime in seconds")
+    add(
+        "--spec-shapes",
+        action="store_true",
+        help="serve the OpenAPI spec's spellings instead of what the live API sends",
+    )
     parser.set_defaults(func=run)
 
 
@@ -133,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
             page_size=args.page_size,
             private=not args.public,
             url_ttl=args.url_ttl,
+            shapes="spec" if args.spec_shapes else None,
         )
     except ValueError as exc:
         print(f"aiocircleci fake-server: {exc}", file=sys.stderr)
@@ -147,11 +159,22 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def env_lines(fake: FakeCircleCI) -> list[str]:
+    """``export`` lines that point the client and the CLI at a running emulator."""
+    lines = [f"export CIRCLECI_BASE_URL={fake.base_url}"]
+    if fake.token_generated:  # a token passed with --token is not echoed back
+        lines.append(f"export CIRCLE_TOKEN={fake.token}")
+    lines.append(f"export CIRCLECI_ARTIFACT_HOSTS={fake.artifact_origin}")
+    return lines
+
+
 async def _serve(fake: FakeCircleCI) -> None:
     async with fake:
         print(fake.base_url, flush=True)
         if fake.token_generated:
             print(f"token: {fake.token}", flush=True)
+        for line in env_lines(fake):
+            print(line, flush=True)
         print(
             f"artifact host {fake.artifact_origin}, storage host {fake.storage_origin}; "
             "Ctrl-C stops",

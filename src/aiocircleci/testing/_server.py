@@ -41,6 +41,7 @@ from ._faults import FaultInjector, FaultKind, Faults, Phase
 from ._http import Body, Sent, extract_token, reset_connection, send
 from ._log import RequestRecord, RouteClass
 from ._pagination import Pager, PageTokenError
+from ._shapes import Shapes, default_shapes, live_body
 from ._world import World, WorldConfig
 
 __all__ = ["API_PREFIX", "FakeCircleCI", "RetryAfterStyle"]
@@ -108,6 +109,9 @@ class FakeCircleCI:
     require the token; ``url_ttl`` is how long storage URLs stay valid.
     ``clock`` (monotonic seconds) drives rate limits; ``wall_clock`` (epoch
     seconds) drives URL expiry, timestamps of new things, and the log.
+    ``shapes``: ``"live"`` serves what the real API sends, ``"spec"`` what its
+    OpenAPI spec says (see ``aiocircleci.testing._shapes``); ``None`` reads
+    ``AIOCIRCLECI_FAKE_SHAPES`` and defaults to live.
 
     ``violations`` counts requests that arrive from a token before the
     Retry-After last announced to it has passed, except those arriving within
@@ -138,6 +142,7 @@ class FakeCircleCI:
         wall_clock: Callable[[], float] = time.time,
         log_limit: int | None = 100_000,
         violation_grace: float = 0.25,
+        shapes: Shapes | None = None,
     ) -> None:
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
@@ -146,6 +151,9 @@ class FakeCircleCI:
         if retry_after_style not in ("seconds", "http-date", "missing"):
             raise ValueError(f"unknown retry_after_style {retry_after_style!r}")
         self.seed = seed
+        self.shapes: Shapes = default_shapes() if shapes is None else shapes
+        if self.shapes not in ("live", "spec"):
+            raise ValueError(f"shapes must be 'live' or 'spec', not {self.shapes!r}")
         self.token_generated = token is None
         self.token = token if token is not None else generate_token()
         self.world = World(seed, config, private=private)
@@ -528,7 +536,7 @@ class FakeCircleCI:
             else:
                 token = extract_token(request.headers)
                 if token != self.token:
-                    status, body = 401, _json({"message": "You must log in first."})
+                    status, headers, body = self._unauthorized(token)
                 else:
                     violation, wait = self._rate_check(token)
                     if wait > 0:
@@ -569,7 +577,7 @@ class FakeCircleCI:
                 decision = self._injector.draw(Phase.PAGE, RouteClass.API, operation)
                 labels.extend(decision.labels)
                 if decision.kind is FaultKind.PAGE_TOKEN_404:
-                    raise ApiError(404, "Page not found.")
+                    raise ApiError(404, "Not Found" if self.shapes == "live" else "Page not found.")
                 if decision.kind is FaultKind.IGNORE_PAGE_TOKEN:
                     token = None
             try:
@@ -577,6 +585,8 @@ class FakeCircleCI:
                     items, scope=scope, token=token, size=self.page_size, from_end=from_end
                 )
             except PageTokenError:
+                if self.shapes == "live":  # an expired or foreign token, as CircleCI answers it
+                    raise ApiError(404, "Not Found") from None
                 raise ApiError(400, "Invalid page-token.") from None
             return found, following
 
@@ -595,7 +605,20 @@ class FakeCircleCI:
         except Exception:
             logger.exception("emulator handler for %s failed", route.operation_id)
             return 500, _json({"message": _STATUS_MESSAGES[500]})
-        return reply.status, _json(reply.body)
+        answer = reply.body
+        if self.shapes == "live" and reply.status < 300:
+            answer = live_body(route.operation_id, answer)
+        return reply.status, _json(answer)
+
+    def _unauthorized(self, token: str | None) -> tuple[int, dict[str, str], Body]:
+        """401 as the spec has it (JSON), or as CircleCI sends it (two kinds of text)."""
+        if self.shapes == "spec":
+            return 401, {"Content-Type": _JSON}, _json({"message": "You must log in first."})
+        text = {"Content-Type": "text/plain; charset=utf-8"}
+        if token is None:
+            # JSON, labelled as text: what CircleCI answers when no token came.
+            return 401, text, _json({"message": "You must log in first."})
+        return 401, text, Body.of(b"Invalid token provided.")
 
     # -------------------------------------------------------- artifact host
 
