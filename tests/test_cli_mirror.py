@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from aiocircleci._lock import LOCK_NAME
 from aiocircleci._manifest import MANIFEST_NAME, read_manifest
 from aiocircleci.testing import Artifact as WorldArtifact
 from aiocircleci.testing import FakeCircleCI, World, WorldConfig
@@ -256,7 +257,7 @@ def _check_files(dest: Path, world: World, chosen: list[Chosen]) -> None:
     """Byte-exact and complete: every chosen file and nothing else."""
     on_disk = {
         str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file() and p.name != "x"
-    } - {MANIFEST_NAME}
+    } - {MANIFEST_NAME, LOCK_NAME}
     assert on_disk == {layout_path(c) for c in chosen}
     for c in chosen:
         data = (dest / layout_path(c)).read_bytes()

@@ -52,6 +52,7 @@ import msgspec
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ._http import redact_url
+from ._lock import DestLock
 from ._manifest import COMPLETE, FAILED, MANIFEST_NAME, Manifest, ManifestRow
 from ._pagination import PageIterator
 from ._paths import PathClaims, safe_relpath
@@ -354,6 +355,10 @@ class Mirror:
     count back from. ``downloader_options`` go to ``Downloader`` (``retry``,
     ``timeout``, ``chunk_size``...). Leaving the block waits for the downloads,
     then commits the manifest.
+
+    A run that writes holds DEST's lock (``_lock.DestLock``) from entering the
+    block to leaving it: another run on the same DEST raises
+    ``DestinationLocked`` on entering, or waits for it with ``wait_lock``.
     """
 
     def __init__(
@@ -370,6 +375,7 @@ class Mirror:
         on_event: OnEvent | None = None,
         now: Callable[[], datetime] = _utc_now,
         downloader_options: Mapping[str, Any] | None = None,
+        wait_lock: bool = False,
     ) -> None:
         if workers < 1 or listers < 1:
             raise ValueError("workers and listers must be at least 1")
@@ -384,6 +390,7 @@ class Mirror:
         self._on_event = on_event
         self._now = now
         self._downloader_options = dict(downloader_options or {})
+        self._lock = DestLock(self.dest, wait=wait_lock)
         self.report = MirrorReport(dest=str(self.dest), dry_run=dry_run)
         self._manifest: Manifest | None = None
         self._downloader: Downloader | None = None
@@ -413,6 +420,7 @@ class Mirror:
                 except OSError as exc:
                     reason = exc.strerror or type(exc).__name__
                     raise DiskError(f"cannot create {self.dest}: {reason}") from exc
+                await stack.enter_async_context(self._lock)
             self._manifest = await stack.enter_async_context(
                 Manifest(self.dest, read_only=self.dry_run)
             )
@@ -449,6 +457,11 @@ class Mirror:
             report.requests = stats.requests - before[0]
             report.retries = stats.retries - before[1]
             report.rate_limited = stats.rate_limited - before[2]
+
+    @property
+    def run_id(self) -> str:
+        """This run's id (``<pid>-<random>``), the owner recorded for what it writes."""
+        return self._lock.run_id
 
     @property
     def manifest(self) -> Manifest:
@@ -906,6 +919,7 @@ async def mirror_artifacts(
     verify: bool = False,
     on_event: OnEvent | None = None,
     downloader_options: Mapping[str, Any] | None = None,
+    wait_lock: bool = False,
 ) -> MirrorReport:
     """Mirror the selected artifacts of ``slugs`` (and of every project of ``orgs``)
     into ``dest`` and return the report. See ``Mirror`` for the options."""
@@ -920,6 +934,7 @@ async def mirror_artifacts(
         verify=verify,
         on_event=on_event,
         downloader_options=downloader_options,
+        wait_lock=wait_lock,
     ) as mirror:
         await mirror.run(slugs, orgs=orgs)
     return mirror.report

@@ -21,6 +21,7 @@ import anyio
 from .._auth import OriginPolicy
 from .._config import DEFAULT_BASE_URL
 from .._http import redact_url
+from .._lock import DestLock
 from ..download import Downloader, DownloadRequest, FileResult, FileStatus
 from ..errors import DownloadError
 from ._common import EXIT_FAILED, EXIT_OK, CLIError, emit_json, load_token, run_async
@@ -52,6 +53,11 @@ def register(
     )
     parser.add_argument(
         "--overwrite", action="store_true", help="download files that already exist complete"
+    )
+    parser.add_argument(
+        "--wait-lock",
+        action="store_true",
+        help="if another run is writing into DIR, wait for it instead of exiting",
     )
     parser.add_argument(
         "--artifact-host",
@@ -131,7 +137,8 @@ def run(args: argparse.Namespace) -> int:
             subscribers=[display],
             keep_results=bool(args.json),
         )
-        async with downloader:
+        # One writer per DEST: a second run would share (and corrupt) our .part files.
+        async with DestLock(args.dest, wait=args.wait_lock), downloader:
             async for line in _lines(source):
                 url = line.strip()
                 if not url or url.startswith("#"):

@@ -136,6 +136,11 @@ def register(
     add("--dry-run", action="store_true", help="list what would be downloaded; write nothing")
     add("--verify", action="store_true", help="hash files recorded complete before skipping them")
     add(
+        "--wait-lock",
+        action="store_true",
+        help="if another run is writing into DIR, wait for it instead of exiting",
+    )
+    add(
         "--artifact-host",
         action="append",
         default=[],
@@ -291,6 +296,7 @@ def run(args: argparse.Namespace) -> int:
                 dry_run=args.dry_run,
                 verify=args.verify,
                 on_event=on_event,
+                wait_lock=args.wait_lock,
             )
             live["client"], live["mirror"] = client, mirror
             async with mirror:
