@@ -35,11 +35,13 @@ resumed by the downloader from their ``.part``.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import hashlib
 import os
+import stat
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AsyncExitStack, aclosing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -55,7 +57,7 @@ from ._http import redact_url
 from ._lock import DestLock
 from ._manifest import COMPLETE, FAILED, MANIFEST_NAME, Manifest, ManifestRow
 from ._pagination import PageIterator
-from ._paths import PathClaims, safe_relpath
+from ._paths import RESERVED_SUFFIXES, PathClaims, safe_relpath
 from ._selection import (
     FINISHED_JOB_STATUSES,
     FINISHED_WORKFLOW_STATUSES,
@@ -100,6 +102,7 @@ __all__ = [
     "JobSelected",
     "ListingFailed",
     "ListingFailure",
+    "ManifestRebuilt",
     "Mirror",
     "MirrorEvent",
     "MirrorReport",
@@ -172,7 +175,31 @@ class ListingFailed:
     failure: ListingFailure
 
 
-MirrorEvent = PipelineSelected | JobSelected | FilePlanned | ListingFailed | DownloadEvent
+@dataclass(frozen=True, slots=True)
+class ManifestRebuilt:
+    """The manifest was corrupt (or ``rebuild_manifest`` asked): the old file was moved
+    to ``moved_to`` (kept, never deleted) and ``files`` rows were rebuilt from DEST.
+    ``moved_to`` is ``None`` for a dry run, which moves and writes nothing."""
+
+    reason: str
+    moved_to: str | None
+    files: int
+
+    def line(self) -> str:
+        if self.moved_to is None:
+            return (
+                f"the manifest is {self.reason}; it reads as empty now, and a run "
+                "without --dry-run moves it aside and rebuilds it from the files in DEST"
+            )
+        return (
+            f"the manifest was {self.reason}: kept it as {self.moved_to}, "
+            f"rebuilt {self.files} rows from the files in DEST"
+        )
+
+
+MirrorEvent = (
+    PipelineSelected | JobSelected | FilePlanned | ListingFailed | ManifestRebuilt | DownloadEvent
+)
 OnEvent = Callable[[MirrorEvent], None]
 
 
@@ -201,6 +228,7 @@ class MirrorReport:
     requests: int = 0
     retries: int = 0
     rate_limited: int = 0
+    manifest_rebuilt: ManifestRebuilt | None = None
 
     @property
     def files_failed(self) -> int:
@@ -268,6 +296,67 @@ def job_directory(
         _name(f"{job_name}-{int(job_number)}"),
     )
     return "/".join(parts)
+
+
+def _row_from_layout(rel: str) -> ManifestRow | None:
+    """The manifest row the layout implies for ``rel`` (``None``: not a mirrored file)."""
+    parts = rel.split("/")
+    if len(parts) <= _JOB_DEPTH + 1:
+        return None
+    vcs, org, repo, pipeline, workflow, job, node = parts[: _JOB_DEPTH + 1]
+    workflow_name, _, workflow_id = workflow.rpartition("-")
+    job_name, _, job_number = job.rpartition("-")
+    if not (pipeline.isdigit() and node.isdigit() and job_number.isdigit() and workflow_name):
+        return None
+    return ManifestRow(
+        path=rel,
+        url="",
+        size=None,
+        sha256=None,
+        status=COMPLETE,
+        project_slug=f"{vcs}/{org}/{repo}",
+        pipeline_id="",
+        pipeline_number=int(pipeline),
+        workflow_id=workflow_id,
+        workflow_name=workflow_name,
+        job_number=int(job_number),
+        job_name=job_name,
+        node_index=int(node),
+        artifact_path="/".join(parts[_JOB_DEPTH + 1 :]),
+    )
+
+
+def files_on_disk(dest: str | os.PathLike[str], *, verify: bool = False) -> Iterator[ManifestRow]:
+    """Manifest rows for the complete files under DEST's layout, read lazily from disk.
+
+    Regular files only (``os.walk`` follows no symlink, and ``lstat`` decides);
+    ``.part`` files and anything outside the layout are left out. ``verify``
+    hashes each file (sha256); otherwise only sizes are recorded.
+    """
+    root = os.fspath(dest)
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        rel_dir = os.path.relpath(dirpath, root)
+        if rel_dir == ".":
+            continue  # DEST's own files: the manifest, the lock
+        prefix = rel_dir.replace(os.sep, "/")
+        for name in sorted(filenames):
+            if name.endswith(RESERVED_SUFFIXES):
+                continue
+            row = _row_from_layout(f"{prefix}/{name}")
+            if row is None:
+                continue
+            full = os.path.join(dirpath, name)
+            try:
+                found = os.lstat(full)
+                if not stat.S_ISREG(found.st_mode):
+                    continue
+                size, sha = found.st_size, None
+                if verify:
+                    sha = _sha256_of(full)
+            except OSError:
+                continue  # gone meanwhile: the next run fetches it
+            yield dataclasses.replace(row, size=size, sha256=sha)
 
 
 @dataclass(slots=True)
@@ -359,6 +448,9 @@ class Mirror:
     A run that writes holds DEST's lock (``_lock.DestLock``) from entering the
     block to leaving it: another run on the same DEST raises
     ``DestinationLocked`` on entering, or waits for it with ``wait_lock``.
+    A corrupt manifest is moved aside and rebuilt from the files in DEST
+    (sizes; sha256 too with ``verify``), and ``rebuild_manifest`` does so on
+    request; a ``ManifestRebuilt`` event (and ``report.manifest_rebuilt``) says so.
     """
 
     def __init__(
@@ -376,6 +468,7 @@ class Mirror:
         now: Callable[[], datetime] = _utc_now,
         downloader_options: Mapping[str, Any] | None = None,
         wait_lock: bool = False,
+        rebuild_manifest: bool = False,
     ) -> None:
         if workers < 1 or listers < 1:
             raise ValueError("workers and listers must be at least 1")
@@ -391,6 +484,7 @@ class Mirror:
         self._now = now
         self._downloader_options = dict(downloader_options or {})
         self._lock = DestLock(self.dest, wait=wait_lock)
+        self._rebuild_manifest = rebuild_manifest
         self.report = MirrorReport(dest=str(self.dest), dry_run=dry_run)
         self._manifest: Manifest | None = None
         self._downloader: Downloader | None = None
@@ -422,8 +516,9 @@ class Mirror:
                     raise DiskError(f"cannot create {self.dest}: {reason}") from exc
                 await stack.enter_async_context(self._lock)
             self._manifest = await stack.enter_async_context(
-                Manifest(self.dest, read_only=self.dry_run)
+                Manifest(self.dest, read_only=self.dry_run, rebuild=self._rebuild_manifest)
             )
+            await self._recover_manifest(self._manifest)
             if not self.dry_run:
                 downloader = Downloader.from_client(
                     self.client,
@@ -457,6 +552,19 @@ class Mirror:
             report.requests = stats.requests - before[0]
             report.retries = stats.retries - before[1]
             report.rate_limited = stats.rate_limited - before[2]
+
+    async def _recover_manifest(self, manifest: Manifest) -> None:
+        """Rows for what DEST holds, when the manifest was moved aside (corrupt or on request)."""
+        reason = "corrupt" if manifest.corrupt else "rebuilt on request"
+        if manifest.moved_aside is not None:
+            files = await manifest.record_all(files_on_disk(self.dest, verify=self._verify))
+            event = ManifestRebuilt(reason, str(manifest.moved_aside), files)
+        elif manifest.corrupt:
+            event = ManifestRebuilt(reason, None, 0)
+        else:
+            return
+        self.report.manifest_rebuilt = event
+        self._emit(event)
 
     @property
     def run_id(self) -> str:
@@ -920,6 +1028,7 @@ async def mirror_artifacts(
     on_event: OnEvent | None = None,
     downloader_options: Mapping[str, Any] | None = None,
     wait_lock: bool = False,
+    rebuild_manifest: bool = False,
 ) -> MirrorReport:
     """Mirror the selected artifacts of ``slugs`` (and of every project of ``orgs``)
     into ``dest`` and return the report. See ``Mirror`` for the options."""
@@ -935,6 +1044,7 @@ async def mirror_artifacts(
         on_event=on_event,
         downloader_options=downloader_options,
         wait_lock=wait_lock,
+        rebuild_manifest=rebuild_manifest,
     ) as mirror:
         await mirror.run(slugs, orgs=orgs)
     return mirror.report
