@@ -28,6 +28,7 @@ import hashlib
 import itertools
 import os
 import sqlite3
+import stat
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import astuple, dataclass, fields
@@ -150,10 +151,17 @@ def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _nofollow(path: str, flags: int) -> int:
+    # Only a regular file under its own name is hashed: a symlink planted there is refused.
+    return os.open(path, flags | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+
+
 def _hash_file(path: str) -> tuple[int, str]:
     digest = hashlib.sha256()
     size = 0
-    with open(path, "rb", buffering=0) as f:
+    with open(path, "rb", buffering=0, opener=_nofollow) as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise IsADirectoryError(path)
         while block := f.read(1 << 20):
             digest.update(block)
             size += len(block)

@@ -53,6 +53,7 @@ import anyio
 import msgspec
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from ._fs import DestDir, Kind, describe_kind
 from ._http import redact_url
 from ._lock import DestLock
 from ._manifest import COMPLETE, FAILED, MANIFEST_NAME, Manifest, ManifestRow
@@ -487,6 +488,7 @@ class Mirror:
         self._rebuild_manifest = rebuild_manifest
         self.report = MirrorReport(dest=str(self.dest), dry_run=dry_run)
         self._manifest: Manifest | None = None
+        self._root: DestDir | None = None
         self._downloader: Downloader | None = None
         self._stack: AsyncExitStack | None = None
         self._pending: dict[DownloadRequest, _Entry] = {}
@@ -515,6 +517,8 @@ class Mirror:
                     reason = exc.strerror or type(exc).__name__
                     raise DiskError(f"cannot create {self.dest}: {reason}") from exc
                 await stack.enter_async_context(self._lock)
+            if not self.dry_run or self.dest.is_dir():
+                self._root = stack.enter_context(DestDir.open(self.dest))
             self._manifest = await stack.enter_async_context(
                 Manifest(self.dest, read_only=self.dry_run, rebuild=self._rebuild_manifest)
             )
@@ -855,42 +859,82 @@ class Mirror:
         rows: Mapping[tuple[int, str], ManifestRow],
     ) -> list[_Entry]:
         claims = PathClaims()
-        entries: list[_Entry] = []
-        for artifact in artifacts:
-            if not self.selection.takes_artifact(artifact.path):
-                continue
-            row = rows.get((artifact.node_index, artifact.path))
-            try:
-                if row is not None:
-                    rel = safe_relpath(row.path)
-                else:
-                    # The artifact's path alone first: its ".." must not climb into our layout.
-                    inner = safe_relpath(artifact.path)
-                    rel = safe_relpath(f"{base}/{artifact.node_index}/{inner}")
-                rel = claims.claim(rel)
-            except UnsafePath as exc:
-                entries.append(_Entry(work, artifact, "", None, exc))
-                continue
-            entries.append(_Entry(work, artifact, str(rel), row))
-        return entries
+        chosen = [
+            (artifact, rows.get((artifact.node_index, artifact.path)))
+            for artifact in artifacts
+            if self.selection.takes_artifact(artifact.path)
+        ]
+        entries: dict[int, _Entry] = {}
+        # Files an earlier run recorded keep their paths: they claim first, so a new
+        # artifact "a" beside a recorded "a/b" is the one renamed (a~2), never skipped.
+        for recorded in (True, False):
+            for index, (artifact, row) in enumerate(chosen):
+                if (row is not None) is not recorded:
+                    continue
+                try:
+                    if row is not None:
+                        rel = safe_relpath(row.path)
+                    else:
+                        # The artifact's path alone first: its ".." must not climb into our layout.
+                        inner = safe_relpath(artifact.path)
+                        rel = safe_relpath(f"{base}/{artifact.node_index}/{inner}")
+                    rel = claims.claim(rel)
+                except UnsafePath as exc:
+                    entries[index] = _Entry(work, artifact, "", None, exc)
+                    continue
+                entries[index] = _Entry(work, artifact, str(rel), row)
+        return [entries[i] for i in sorted(entries)]
 
     async def _state(self, entry: _Entry) -> _State:
         row = entry.row
         if entry.error is not None:
             return _State.UNSAFE
-        try:
-            stat = os.stat(self.dest / entry.rel)
-        except OSError:
+        found = self._lstat(entry)
+        if entry.error is not None:
+            return _State.UNSAFE
+        if found is None:
             return _State.MISSING if row is not None and row.complete else _State.NEW
         if row is None or not row.complete:
             return _State.NEW
-        if stat.st_size != row.size:
+        if found.st_size != row.size:
             return _State.CHANGED
         if self._verify:
-            digest = await anyio.to_thread.run_sync(_sha256_of, str(self.dest / entry.rel))
+            digest = await anyio.to_thread.run_sync(self._sha256_of, entry.rel)
             if digest != row.sha256:
                 return _State.CHANGED
         return _State.COMPLETE
+
+    def _lstat(self, entry: _Entry) -> os.stat_result | None:
+        """What stands at the entry's name, never following a symlink. Anything but a
+        regular file there (a directory, a symlink, a symlink on the way) becomes the
+        entry's error: it is that file's failure, never "complete"."""
+        if self._root is None:
+            return None  # a dry run into a DEST that does not exist yet
+        try:
+            found = self._root.lstat(entry.rel)
+        except UnsafePath as exc:
+            entry.error = exc
+            return None
+        except OSError as exc:
+            entry.error = UnsafePath(
+                f"cannot inspect the file's name: {exc.strerror or type(exc).__name__}",
+                path=entry.rel,
+            )
+            return None
+        if found is not None and not stat.S_ISREG(found.st_mode):
+            kind = describe_kind(Kind.DIRECTORY if stat.S_ISDIR(found.st_mode) else Kind.OTHER)
+            if stat.S_ISLNK(found.st_mode):
+                kind = describe_kind(Kind.SYMLINK)
+            entry.error = UnsafePath(f"{kind} stands at the file's name", path=entry.rel)
+            return None
+        return found
+
+    def _sha256_of(self, rel: str) -> str | None:
+        assert self._root is not None
+        try:
+            return self._root.sha256(rel)[1]
+        except (OSError, UnsafePath):
+            return None
 
     async def _take(self, entry: _Entry) -> None:
         state = await self._state(entry)
@@ -910,7 +954,8 @@ class Mirror:
             return
         if state is _State.CHANGED:
             # Recorded complete, different now: fetch it afresh.
-            await anyio.to_thread.run_sync(_unlink, str(self.dest / entry.rel))
+            assert self._root is not None
+            await anyio.to_thread.run_sync(self._root.unlink, entry.rel)
         assert self._downloader is not None
         self._pending[request] = entry
         await self._downloader.submit(request)
@@ -930,12 +975,20 @@ class Mirror:
         self._emit(DownloadQueued(request))
         self._emit(DownloadSkipped(result))
 
+    def _has_part(self, rel: str) -> bool:
+        if self._root is None:
+            return False
+        try:
+            return self._root.lstat(rel + ".part") is not None
+        except (OSError, UnsafePath):
+            return False
+
     def _plan(self, entry: _Entry, state: _State) -> None:
         row = entry.row
         status = "new"
         if state in (_State.MISSING, _State.CHANGED):
             status = "changed"
-        elif row is not None or os.path.exists(self.dest / (entry.rel + ".part")):
+        elif row is not None or self._has_part(entry.rel):
             status = "incomplete"
         planned = PlannedFile(
             path=entry.rel,
@@ -1004,13 +1057,6 @@ def _sha256_of(path: str) -> str:
         while block := f.read(1 << 20):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 async def mirror_artifacts(
