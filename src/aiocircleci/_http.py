@@ -97,9 +97,13 @@ def origin_of(url: str) -> tuple[str, str, int]:
 
 def redact_url(url: str) -> str:
     """The URL without user info and query, which may hold credentials or signatures."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:  # a port out of range, a broken IPv6 host: still never raise
+        return url.partition("?")[0].partition("#")[0].rsplit("@", 1)[-1]
     netloc = parts.hostname or ""
-    if parts.port:
-        netloc = f"{netloc}:{parts.port}"
+    if port:
+        netloc = f"{netloc}:{port}"
     query = "…" if parts.query else ""
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))

@@ -48,6 +48,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Self
+from urllib.parse import urlsplit
 
 import anyio
 import msgspec
@@ -84,6 +85,7 @@ from .download import (
 from .errors import (
     CircleCIError,
     ConfigurationError,
+    DecodeError,
     DiskError,
     Forbidden,
     Unauthorized,
@@ -733,6 +735,15 @@ class Mirror:
         if pipeline.id in self._pipelines_seen:
             return
         self._pipelines_seen.add(pipeline.id)
+        try:
+            ProjectSlug.parse(pipeline.project_slug)
+        except ValueError as exc:
+            # One odd pipeline fails alone: its files are missing, the rest goes on.
+            self._listing_failed(
+                f"pipeline #{pipeline.number} ({pipeline.id})",
+                DecodeError(f"its project_slug {pipeline.project_slug!r} does not parse: {exc}"),
+            )
+            return
         self.report.pipelines += 1
         self._emit(PipelineSelected(pipeline))
         await send.send(pipeline)
@@ -942,6 +953,10 @@ class Mirror:
             self._skip(entry)
             return
         request = DownloadRequest(entry.artifact.url, entry.rel or entry.artifact.path)
+        problem = _url_problem(entry.artifact.url)
+        if problem is not None and state is not _State.UNSAFE:
+            entry.error = UnsafePath(problem, url=redact_url(entry.artifact.url), path=entry.rel)
+            state = _State.UNSAFE
         if state is _State.UNSAFE:
             assert entry.error is not None
             self._emit(DownloadQueued(request))
@@ -1049,6 +1064,19 @@ def _org_slug(org: str) -> str:
     if value.count("/") != 1 or not all(value.split("/")):
         raise ValueError(f"invalid organization {org!r}: expected VCS/ORG, such as gh/my-org")
     return value
+
+
+def _url_problem(url: str) -> str | None:
+    """Why an artifact URL cannot be fetched at all, or ``None`` (checked before queueing,
+    so one bad URL fails its file alone)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises for a port out of range or not a number
+    except ValueError as exc:
+        return f"the artifact URL is not valid: {exc}"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "the artifact URL is not an http(s) URL"
+    return None
 
 
 def _sha256_of(path: str) -> str:

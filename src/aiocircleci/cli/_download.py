@@ -81,7 +81,11 @@ def _policy(args: argparse.Namespace) -> OriginPolicy:
 
 def request_for_url(url: str) -> DownloadRequest:
     """The request for one listed URL: its target is the URL's (decoded) path."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises for a port out of range or not a number
+    except ValueError as exc:
+        raise ValueError(f"not a valid URL: {exc}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("not an http(s) URL")
     return DownloadRequest(url, unquote(parts.path))
