@@ -200,3 +200,27 @@ def test_live_display_draws_bars_when_rich_is_there() -> None:
         d(DownloadDone(_result("a", FileStatus.DONE)))
     assert "files 1/1" in stream.getvalue()
     assert "api: 5 requests" in stream.getvalue()
+
+
+@pytest.mark.anyio
+async def test_each_bad_line_fails_alone_and_the_good_files_arrive(tmp_path: Path) -> None:
+    async with FakeCircleCI(seed=15, config=WORLD) as fake:
+        artifacts = list(fake.world.iter_artifacts())
+        bad = [
+            "http://127.0.0.1:99999/output/job/x/artifacts/0/port.txt",
+            "https://[::1/broken-bracket.txt",
+            "not a url at all",
+        ]
+        lines = [artifacts[0].url, *bad, *(a.url for a in artifacts[1:])]
+        urls = tmp_path / "urls.txt"
+        urls.write_text("".join(f"{line}\n" for line in lines))
+        dest = tmp_path / "out"
+        hosts = ("--artifact-host", fake.artifact_origin)
+        code, _, err = await _cli(fake, "-q", "-i", str(urls), "--dest", str(dest), *hosts)
+    assert code == 1, err
+    assert "Traceback" not in err
+    for line in bad:
+        assert line in err
+    for artifact in artifacts:
+        rel = safe_relpath(unquote(urlsplit(artifact.url).path))
+        assert hashlib.sha256((dest / rel).read_bytes()).hexdigest() == artifact.sha256

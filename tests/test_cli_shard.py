@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from aiocircleci._lock import LOCK_NAME
 from aiocircleci._manifest import MANIFEST_NAME
 from aiocircleci.testing import FakeCircleCI, WorldConfig
 
@@ -23,11 +24,11 @@ WORLD = WorldConfig(
 
 
 def _files(root: Path) -> dict[str, str]:
-    """Every mirrored file under ``root`` (not the manifest): relative path → sha256."""
+    """Every mirrored file under ``root`` (not the manifest, not the lock): path → sha256."""
     return {
         str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in root.rglob("*")
-        if p.is_file() and not p.name.startswith(MANIFEST_NAME)
+        if p.is_file() and not p.name.startswith(MANIFEST_NAME) and p.name != LOCK_NAME
     }
 
 

@@ -66,7 +66,7 @@ def _disk_shas(dest: Path) -> Counter[str]:
     return Counter(
         hashlib.sha256(p.read_bytes()).hexdigest()
         for p in dest.rglob("*")
-        if p.is_file() and not p.name.startswith(".aiocircleci-manifest")
+        if p.is_file() and not p.name.startswith(".aiocircleci-")
     )
 
 

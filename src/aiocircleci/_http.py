@@ -160,12 +160,12 @@ def redact_url(url: str, *, origin_only: bool = False) -> str:
     """
     try:
         parts = urlsplit(url)
-    except ValueError:
-        return "<invalid URL>"
+        port = parts.port
+    except ValueError:  # a port out of range, a broken IPv6 host: still never raise
+        return url.partition("?")[0].partition("#")[0].rsplit("@", 1)[-1]
     netloc = parts.hostname or ""
-    port = _port(parts)
     if port:
-        netloc = f"{netloc}:{port}" if port > 0 else f"{netloc}:<invalid port>"
+        netloc = f"{netloc}:{port}"
     if origin_only:
         return f"{parts.scheme}://{netloc}"
     query = "…" if parts.query else ""

@@ -12,15 +12,24 @@ and at least every ``flush_interval`` seconds); the database is in WAL mode
 with ``synchronous=NORMAL``, so a committed batch survives the process being
 killed. A row that never got committed is not lost either: its file is under its
 final name only once complete, and the next run records it again.
+
+A manifest SQLite calls corrupt (truncated, overwritten with garbage) is never
+a dead end and never deleted: it is moved aside to
+``.aiocircleci-manifest.sqlite.corrupt-<time>`` (with its ``-wal`` and
+``-shm``) and a fresh one takes its place; ``moved_aside`` says where the old
+one went, so the caller can rebuild the rows from what is on disk. ``rebuild``
+moves even a healthy manifest aside, on request.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import os
 import sqlite3
-from collections.abc import Callable, Iterator
+import stat
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import astuple, dataclass, fields
 from datetime import UTC, datetime
@@ -49,6 +58,23 @@ COMPLETE: Final = "complete"
 FAILED: Final = "failed"
 SCHEMA_VERSION: Final = 1
 CLOSE_TIMEOUT: Final = 10.0
+# SQLite's result codes for a file that is damaged or not a database at all.
+_SQLITE_CORRUPT: Final = 11
+_SQLITE_NOTADB: Final = 26
+_SIDE_FILES: Final = ("", "-wal", "-shm")
+
+
+class _Corrupt(Exception):
+    """SQLite says the manifest is damaged or not a database."""
+
+
+def _is_corrupt(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+    text = str(exc)
+    return "not a database" in text or "malformed" in text
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -125,10 +151,17 @@ def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _nofollow(path: str, flags: int) -> int:
+    # Only a regular file under its own name is hashed: a symlink planted there is refused.
+    return os.open(path, flags | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+
+
 def _hash_file(path: str) -> tuple[int, str]:
     digest = hashlib.sha256()
     size = 0
-    with open(path, "rb", buffering=0) as f:
+    with open(path, "rb", buffering=0, opener=_nofollow) as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise IsADirectoryError(path)
         while block := f.read(1 << 20):
             digest.update(block)
             size += len(block)
@@ -151,7 +184,10 @@ class Manifest:
     """The manifest of a mirror in ``dest``; use as an async context manager.
 
     ``read_only`` opens an existing manifest without ever writing (a dry run);
-    a missing one then reads as empty and nothing is created.
+    a missing (or corrupt) one then reads as empty and nothing is created.
+    A corrupt manifest opened for writing is moved aside (see the module's
+    docstring) and ``moved_aside`` names where; ``rebuild`` does the same to a
+    healthy one. ``corrupt`` says whether the manifest found was damaged.
     """
 
     def __init__(
@@ -159,12 +195,16 @@ class Manifest:
         dest: str | os.PathLike[str],
         *,
         read_only: bool = False,
+        rebuild: bool = False,
         batch_size: int = 256,
         flush_interval: float = 0.5,
     ) -> None:
         self.dest = Path(dest)
         self.path = self.dest / MANIFEST_NAME
         self.read_only = read_only
+        self._rebuild = rebuild and not read_only
+        self.corrupt = False
+        self.moved_aside: Path | None = None
         self._batch_size = batch_size
         self._interval = flush_interval
         self._executor: ThreadPoolExecutor | None = None
@@ -221,24 +261,74 @@ class Manifest:
             if not self.path.exists():
                 return
             uri = self.path.resolve().as_uri() + "?mode=ro"
-            self._conn = sqlite3.connect(uri, uri=True)
+            conn = sqlite3.connect(uri, uri=True)
+            try:
+                _check(conn)
+            except (_Corrupt, sqlite3.DatabaseError) as exc:
+                conn.close()
+                if isinstance(exc, sqlite3.Error) and not _is_corrupt(exc):
+                    raise DiskError(f"cannot open the manifest {self.path}: {exc}") from exc
+                self.corrupt = True  # reads as empty; a dry run moves nothing
+                return
+            self._conn = conn
             return
+        if self._rebuild and os.path.lexists(self.path):
+            self._move_aside("rebuilt")
+        try:
+            conn = self._connect()
+        except _Corrupt:
+            self.corrupt = True
+            self._move_aside("corrupt")
+            conn = self._connect()
+        self._conn = conn
+
+    def _connect(self) -> sqlite3.Connection:
+        """The manifest's connection, schema in place; ``_Corrupt`` if SQLite says so."""
+        conn: sqlite3.Connection | None = None
         try:
             conn = sqlite3.connect(self.path, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
+            _check(conn)
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
-                conn.close()
                 raise DiskError(
                     f"the manifest {self.path} was written by a newer aiocircleci",
                     path=str(self.path),
                 )
             conn.executescript(_SCHEMA)
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except _Corrupt:
+            if conn is not None:
+                conn.close()
+            raise
         except sqlite3.Error as exc:
+            if conn is not None:
+                conn.close()
+            if _is_corrupt(exc):
+                raise _Corrupt(str(exc)) from exc
             raise DiskError(f"cannot open the manifest {self.path}: {exc}") from exc
-        self._conn = conn
+        except BaseException:
+            if conn is not None:
+                conn.close()
+            raise
+        return conn
+
+    def _move_aside(self, why: str) -> None:
+        """Keep the old manifest (and its WAL) under a new name; never delete it."""
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+        aside = self.path.with_name(f"{MANIFEST_NAME}.{why}-{stamp}")
+        try:
+            for suffix in _SIDE_FILES:
+                source = Path(f"{self.path}{suffix}")
+                if os.path.lexists(source):
+                    os.replace(source, f"{aside}{suffix}")
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise DiskError(
+                f"cannot move the manifest {self.path} aside: {reason}", path=str(self.path)
+            ) from exc
+        self.moved_aside = aside
 
     def _close(self) -> None:
         if self._conn is not None:
@@ -346,6 +436,21 @@ class Manifest:
             raise
         self.rows_written += len(files)
 
+    async def record_all(self, rows: Iterable[ManifestRow]) -> int:
+        """Record every row of ``rows`` now, in batches; ``rows`` is consumed on the
+        manifest's thread (it may read the disk), never held whole. Returns the count."""
+        self._check_writable()
+        await self.flush()
+        return await self._run(self._write_all, rows)
+
+    def _write_all(self, rows: Iterable[ManifestRow]) -> int:
+        iterator = iter(rows)
+        count = 0
+        while batch := list(itertools.islice(iterator, self._batch_size * 4)):
+            self._write(_Pending([_with_time(r) for r in batch], [], []))
+            count += len(batch)
+        return count
+
     async def flush(self) -> None:
         """Commit everything recorded so far; raise ``DiskError`` if a batch failed."""
         if not self.read_only:
@@ -361,6 +466,18 @@ class Manifest:
             await anyio.sleep(self._interval)
             if self._pending:
                 self._submit()
+
+
+def _check(conn: sqlite3.Connection) -> None:
+    """Raise ``_Corrupt`` unless SQLite finds the whole file sound (every page is read)."""
+    try:
+        found = conn.execute("PRAGMA quick_check").fetchone()
+    except sqlite3.DatabaseError as exc:
+        if _is_corrupt(exc):
+            raise _Corrupt(str(exc)) from exc
+        raise
+    if found is None or found[0] != "ok":
+        raise _Corrupt(str(found[0]) if found else "quick_check returned nothing")
 
 
 def _with_time(row: ManifestRow) -> ManifestRow:

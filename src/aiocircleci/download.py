@@ -117,6 +117,8 @@ _PART = ".part"
 _NO_LIMIT: contextlib.nullcontext[None] = contextlib.nullcontext()
 _META = ".part.meta"
 _IOV_MAX: Final = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024
+# Directories checked and created, remembered for the files that follow.
+_MAX_DIRS: Final = 1024
 
 
 # ---------------------------------------------------------------- values
@@ -432,6 +434,8 @@ class Downloader:
     per host (default: ``workers``). ``in_flight`` may be a shared
     ``CapacityLimiter`` bounding downloads across downloaders. ``max_open_files``
     (default: ``workers``) sizes both the open-file budget and the thread pool.
+    ``claim_paths=False`` trusts the caller to send distinct paths (no run-long
+    record of every path, for runs too long to hold one).
     ``overwrite`` downloads files that already exist complete. ``opener`` opens
     ``.part`` files (``os.open``'s signature; the default refuses symlinks), a
     hook for unusual file systems and for tests that simulate a full disk. Failures of one
@@ -459,6 +463,7 @@ class Downloader:
         inline_limit: int = DEFAULT_INLINE_LIMIT,
         subscribers: Iterable[Subscriber] = (),
         keep_results: bool = True,
+        claim_paths: bool = True,
         opener: Opener = nofollow_opener,
         sleep: Callable[[float], Any] = anyio.sleep,
         rng: random.Random | None = None,
@@ -514,7 +519,9 @@ class Downloader:
             slot_for=self._host_slot,
             clock=clock,
         )
-        self._claims = PathClaims()
+        # Claims hold every path of the run; a caller that hands out distinct paths
+        # itself (the mirror, per job directory) turns them off to keep memory flat.
+        self._claims = PathClaims() if claim_paths else None
         self.report = DownloadReport()
         self._executor: ThreadPoolExecutor | None = None
         self._send: MemoryObjectSendStream[tuple[DownloadRequest, PurePosixPath]] | None = None
@@ -611,7 +618,9 @@ class Downloader:
             raise RuntimeError("use the Downloader as an async context manager")
         self._emit(DownloadQueued(request))
         try:
-            rel = self._claims.claim(safe_relpath(request.path))
+            rel = safe_relpath(request.path)
+            if self._claims is not None:
+                rel = self._claims.claim(rel)
         except UnsafePath as exc:
             self._finish(FileResult(request=request, status=FileStatus.FAILED, error=exc))
             return
@@ -706,6 +715,8 @@ class Downloader:
         if parent is None:
             assert self._dest_root is not None
             parent = await self._thread(_make_parent, self._dest_root, rel)
+            if len(self._dirs) >= _MAX_DIRS:
+                self._dirs.clear()  # a cache, not a record: memory stays flat on long runs
             self._dirs[parent_rel] = parent
         return os.path.join(parent, rel.name)
 

@@ -26,6 +26,7 @@
         ├── ChecksumMismatch         the sha256 differs from the expected one
         ├── UnsafePath               an artifact path that cannot be made safe
         └── DiskError                the destination cannot be written (ENOSPC, EACCES)
+            └── DestinationLocked(pid)  another run holds the destination's lock
 
 Every ``url`` carried by an exception is free of credentials: the token travels
 only in headers, and query strings that could hold a signature are dropped.
@@ -46,6 +47,7 @@ __all__ = [
     "Conflict",
     "ConnectError",
     "DecodeError",
+    "DestinationLocked",
     "DiskError",
     "DownloadError",
     "Forbidden",
@@ -250,6 +252,14 @@ class UnsafePath(DownloadError):
 
 class DiskError(DownloadError):
     """The destination cannot be written: disk full, permission denied, read-only."""
+
+
+class DestinationLocked(DiskError):
+    """Another run writes into the destination; ``pid`` is its process, when known."""
+
+    def __init__(self, message: str, *, path: str = "", pid: int | None = None) -> None:
+        super().__init__(message, path=path)
+        self.pid = pid
 
 
 _BY_STATUS: dict[int, type[APIError]] = {

@@ -95,6 +95,8 @@ def _message(exc: BaseException) -> tuple[str, int]:
     if isinstance(exc, errors.BadRequest | errors.UnprocessableEntity):
         # The API refused what the user asked for (a malformed id, an unknown parameter).
         return f"refused: {exc.message} ({exc.url})", EXIT_USAGE
+    if isinstance(exc, errors.DestinationLocked):
+        return f"{exc}; wait for it with --wait-lock", EXIT_USAGE
     if isinstance(exc, errors.DiskError):
         return f"cannot write: {exc}", EXIT_USAGE
     if isinstance(exc, errors.CircleCIError):

@@ -21,6 +21,7 @@ import anyio
 from .._auth import OriginPolicy
 from .._config import ARTIFACT_HOSTS_ENV
 from .._http import redact_url
+from .._lock import DestLock
 from ..download import Downloader, DownloadRequest, FileResult, FileStatus
 from ..errors import DownloadError
 from ._common import (
@@ -60,6 +61,11 @@ def register(
         "--overwrite", action="store_true", help="download files that already exist complete"
     )
     parser.add_argument(
+        "--wait-lock",
+        action="store_true",
+        help="if another run is writing into DIR, wait for it instead of exiting",
+    )
+    parser.add_argument(
         "--artifact-host",
         action="append",
         default=[],
@@ -79,7 +85,11 @@ def _policy(args: argparse.Namespace) -> OriginPolicy:
 
 def request_for_url(url: str) -> DownloadRequest:
     """The request for one listed URL: its target is the URL's (decoded) path."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises for a port out of range or not a number
+    except ValueError as exc:
+        raise ValueError(f"not a valid URL: {exc}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("not an http(s) URL")
     return DownloadRequest(url, unquote(parts.path))
@@ -136,7 +146,8 @@ def run(args: argparse.Namespace) -> int:
             subscribers=[display],
             keep_results=bool(args.json),
         )
-        async with downloader:
+        # One writer per DEST: a second run would share (and corrupt) our .part files.
+        async with DestLock(args.dest, wait=args.wait_lock), downloader:
             async for line in _lines(source):
                 url = line.strip()
                 if not url or url.startswith("#"):

@@ -37,6 +37,7 @@ from ..mirror import (
     FilePlanned,
     JobSelected,
     ListingFailed,
+    ManifestRebuilt,
     Mirror,
     MirrorEvent,
     MirrorReport,
@@ -157,6 +158,16 @@ def register(
     )
     add("--dry-run", action="store_true", help="list what would be downloaded; write nothing")
     add("--verify", action="store_true", help="hash files recorded complete before skipping them")
+    add(
+        "--rebuild-manifest",
+        action="store_true",
+        help=f"move {MANIFEST_NAME} aside (kept) and rebuild it from the files in DIR",
+    )
+    add(
+        "--wait-lock",
+        action="store_true",
+        help="if another run is writing into DIR, wait for it instead of exiting",
+    )
     add(
         "--artifact-host",
         action="append",
@@ -280,6 +291,8 @@ def run(args: argparse.Namespace) -> int:
             raise CLIError(str(exc)) from exc
     if args.parallel < 1 or args.listers < 1:
         raise CLIError("-j and --listers must be at least 1")
+    if args.rebuild_manifest and args.dry_run:
+        raise CLIError("--rebuild-manifest writes the manifest; it cannot go with --dry-run")
     if args.pipeline and args.org:
         raise CLIError("--pipeline needs project slugs, not --org")
     selection = _selection(args)
@@ -294,6 +307,10 @@ def run(args: argparse.Namespace) -> int:
     live: dict[str, Any] = {}
 
     def on_event(event: MirrorEvent) -> None:
+        if isinstance(event, ManifestRebuilt):
+            # Always said, even with -q or --json: the user's record of DEST changed.
+            display.stream.write(_clean(event.line()) + "\n")
+            return
         if isinstance(event, ListingFailed):
             line = f"failed {event.failure.what}: {event.failure.reason}"
             listing_failures.append(line)
@@ -345,6 +362,8 @@ def run(args: argparse.Namespace) -> int:
                 dry_run=args.dry_run,
                 verify=args.verify,
                 on_event=on_event,
+                wait_lock=args.wait_lock,
+                rebuild_manifest=args.rebuild_manifest,
             )
             live["client"], live["mirror"] = client, mirror
             async with mirror:
@@ -416,6 +435,12 @@ def report_json(report: MirrorReport) -> dict[str, object]:
         ],
         "listing_failures": [{"what": f.what, "error": f.reason} for f in report.listing_failures],
     }
+    if report.manifest_rebuilt is not None:
+        body["manifest_rebuilt"] = {
+            "reason": report.manifest_rebuilt.reason,
+            "moved_to": report.manifest_rebuilt.moved_to,
+            "files": report.manifest_rebuilt.files,
+        }
     if report.dry_run:
         body["planned"] = [
             {"path": p.path, "url": p.url, "status": p.status, "size": p.size}

@@ -20,7 +20,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Literal, Self
 
@@ -182,6 +182,7 @@ class FakeCircleCI:
         self._opened = dict.fromkeys(RouteClass, 0)
         self._busy = dict.fromkeys(RouteClass, 0)
         self._peak = dict.fromkeys(RouteClass, 0)
+        self._answering = 0  # handlers running now (their records are not all written)
         self._rate: float | None = None
         self._burst = 1
         self._buckets: dict[str, TokenBucket] = {}
@@ -254,6 +255,32 @@ class FakeCircleCI:
         """
         return self._peak[route_class]
 
+    def wait_settled(self, timeout: float = 5.0) -> None:
+        """Wait until every request the emulator began answering is in the log.
+
+        A streamed body's record is written once its last byte has gone out, a
+        moment after the client may already have it all; a test that reads the
+        log right after a client (a subprocess, say) finished calls this first.
+        Call it from a thread other than the emulator's (thread mode).
+        """
+        deadline = time.monotonic() + timeout
+        while self._answering:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self._answering} requests still being answered")
+            time.sleep(0.002)
+
+    def _counted(
+        self, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def counted(request: web.Request) -> web.StreamResponse:
+            self._answering += 1
+            try:
+                return await handler(request)
+            finally:
+                self._answering -= 1
+
+        return counted
+
     @property
     def faults(self) -> Faults:
         return self._faults
@@ -292,7 +319,7 @@ class FakeCircleCI:
         try:
             for port, handler in zip(self._ports, handlers, strict=True):
                 app = web.Application()
-                app.router.add_route("*", "/{tail:.*}", handler)
+                app.router.add_route("*", "/{tail:.*}", self._counted(handler))
                 runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
                 await runner.setup()
                 self._runners.append(runner)

@@ -399,6 +399,37 @@ class World:
         self._artifacts_of(self._jobs[job_id])
         return self._artifact_index[job_id][(node_index, path)]
 
+    def store_artifact(
+        self, job: Job | str, path: str, *, size: int, node_index: int = 0, at: int | None = None
+    ) -> Artifact:
+        """A job uploads one more artifact (a job still running, a later listing).
+
+        ``at`` is its place in the job's listing (default: last).
+        """
+        found = self._job(job)
+        existing = self._artifacts_of(found)
+        if found.number is None:
+            raise ValueError("a job without a number has no artifacts")
+        digest = hashlib.blake2b(
+            f"{self.seed}:{found.id}:{node_index}:{path}:stored".encode(), digest_size=8
+        ).digest()
+        base = f"{self._artifact_origin}/output/job/{found.id}/artifacts"
+        artifact = Artifact(
+            job_id=found.id,
+            job_number=found.number,
+            project_slug=found.project_slug,
+            node_index=node_index,
+            path=path,
+            size=size,
+            seed=int.from_bytes(digest, "big"),
+            url=f"{base}/{node_index}/{quote_artifact_path(path)}",
+        )
+        listing = list(existing)
+        listing.insert(len(listing) if at is None else at, artifact)
+        self._artifacts[found.id] = tuple(listing)
+        self._artifact_index[found.id][(node_index, path)] = artifact
+        return artifact
+
     def iter_artifacts(self) -> Iterator[Artifact]:
         """Every artifact of the world, project by project, oldest pipeline first."""
         for project in self._projects:

@@ -1,0 +1,240 @@
+"""Filesystem operations under DEST that no planted symlink can redirect.
+
+Every call takes the DEST directory's file descriptor and a safe relative path
+(see ``_paths.safe_relpath``) and walks it one component at a time with
+``O_NOFOLLOW | O_DIRECTORY`` (openat-style: ``os.open(..., dir_fd=...)``). A
+symlink anywhere on the way, or a non-directory where a directory must be,
+raises ``UnsafePath`` naming the component; nothing is ever followed out of
+DEST. The last component is never followed either: ``lstat`` says what stands
+at a final name, and ``open_file`` refuses a symlink there.
+
+::
+
+    with DestDir.open("mirror") as root:
+        kind = root.kind("gh/org/repo/1/build.log")   # Kind.MISSING, FILE, DIRECTORY...
+        fd = root.open_file("gh/org/repo/1/build.log.part", os.O_WRONLY | os.O_CREAT)
+
+Blocking calls: run them on a thread from async code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import errno
+import hashlib
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import PurePosixPath
+from types import TracebackType
+from typing import Final, Self
+
+from .errors import DiskError, UnsafePath
+
+__all__ = ["DestDir", "Kind", "describe_kind"]
+
+_NOFOLLOW: Final = getattr(os, "O_NOFOLLOW", 0)
+_DIRECTORY: Final = getattr(os, "O_DIRECTORY", 0)
+_CLOEXEC: Final = getattr(os, "O_CLOEXEC", 0)
+_DIR_FLAGS: Final = os.O_RDONLY | _DIRECTORY | _NOFOLLOW | _CLOEXEC
+
+
+class Kind(enum.Enum):
+    """What stands at a path (never following a symlink)."""
+
+    MISSING = "missing"
+    FILE = "file"
+    DIRECTORY = "directory"
+    SYMLINK = "symlink"
+    OTHER = "special file"
+
+
+def describe_kind(kind: Kind) -> str:
+    """``a directory``, ``a symlink``... for a failure's reason."""
+    return "a " + kind.value
+
+
+def _kind_of(mode: int) -> Kind:
+    if stat.S_ISREG(mode):
+        return Kind.FILE
+    if stat.S_ISDIR(mode):
+        return Kind.DIRECTORY
+    if stat.S_ISLNK(mode):
+        return Kind.SYMLINK
+    return Kind.OTHER
+
+
+def _parts(rel: str | PurePosixPath) -> tuple[str, ...]:
+    parts = PurePosixPath(rel).parts
+    if not parts or PurePosixPath(rel).is_absolute() or any(p in (".", "..") for p in parts):
+        raise UnsafePath("not a safe relative path", path=str(rel))
+    return parts
+
+
+class DestDir:
+    """An open DEST directory; every path given to it is relative to DEST."""
+
+    __slots__ = ("_fd", "path")
+
+    def __init__(self, fd: int, path: str) -> None:
+        self._fd = fd
+        self.path = path
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], *, create: bool = False) -> DestDir:
+        """Open DEST itself (which may be reached through symlinks: the user chose it)."""
+        text = os.fspath(path)
+        try:
+            if create:
+                os.makedirs(text, exist_ok=True)
+            fd = os.open(text, os.O_RDONLY | _DIRECTORY | _CLOEXEC)
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise DiskError(f"cannot open the destination {text}: {reason}", path=text) from exc
+        return cls(fd, text)
+
+    @property
+    def fd(self) -> int:
+        return self._fd
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<DestDir {self.path!r} fd={self._fd}>"
+
+    # -- directories
+
+    @contextlib.contextmanager
+    def parent_fd(self, rel: str | PurePosixPath, *, create: bool = False) -> Iterator[int]:
+        """A descriptor of ``rel``'s parent directory, reached without following symlinks.
+
+        With ``create`` missing directories are made on the way (``mkdir -p``
+        without ever following a symlink). Raises ``UnsafePath`` when a symlink
+        or a non-directory stands where a directory must be, and ``FileNotFoundError``
+        when a directory is missing and ``create`` is false.
+        """
+        parts = _parts(rel)
+        fd = os.dup(self._fd)
+        try:
+            for index, name in enumerate(parts[:-1]):
+                fd = self._step(fd, name, parts, index, create=create)
+            yield fd
+        finally:
+            os.close(fd)
+
+    def _step(self, fd: int, name: str, parts: tuple[str, ...], index: int, *, create: bool) -> int:
+        where = "/".join(parts[: index + 1])
+        while True:
+            try:
+                child = os.open(name, _DIR_FLAGS, dir_fd=fd)
+            except FileNotFoundError:
+                if not create:
+                    raise
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(name, 0o777, dir_fd=fd)
+                continue  # open what is there now (a racing mkdir is fine, a symlink is not)
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                    kind = self._kind_at(fd, name)
+                    raise UnsafePath(
+                        f"{describe_kind(kind)} stands where the directory {where} must be",
+                        path="/".join(parts),
+                    ) from exc
+                raise
+            os.close(fd)
+            return child
+
+    @staticmethod
+    def _kind_at(fd: int, name: str) -> Kind:
+        try:
+            return _kind_of(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode)
+        except FileNotFoundError:
+            return Kind.MISSING
+
+    def makedirs(self, rel: str | PurePosixPath) -> None:
+        """Create the directory ``rel`` and its parents, following no symlink."""
+        with self.parent_fd(f"{rel}/_", create=True):
+            pass
+
+    # -- files
+
+    def lstat(self, rel: str | PurePosixPath) -> os.stat_result | None:
+        """``rel``'s own stat (a symlink is not followed), or ``None`` when nothing is there.
+
+        A symlink or a file on the way to ``rel`` raises ``UnsafePath``.
+        """
+        parts = _parts(rel)
+        try:
+            with self.parent_fd(rel) as parent:
+                return os.stat(parts[-1], dir_fd=parent, follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+
+    def kind(self, rel: str | PurePosixPath) -> Kind:
+        """What stands at ``rel``, never following a symlink."""
+        found = self.lstat(rel)
+        return Kind.MISSING if found is None else _kind_of(found.st_mode)
+
+    def open_file(self, rel: str | PurePosixPath, flags: int, mode: int = 0o666) -> int:
+        """``os.open`` of ``rel`` with ``O_NOFOLLOW`` (creating parents when ``O_CREAT``).
+
+        A symlink at ``rel`` raises ``UnsafePath``; so does a directory when
+        writing. The caller closes the returned descriptor.
+        """
+        parts = _parts(rel)
+        with self.parent_fd(rel, create=bool(flags & os.O_CREAT)) as parent:
+            try:
+                return os.open(parts[-1], flags | _NOFOLLOW | _CLOEXEC, mode, dir_fd=parent)
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.EISDIR, errno.ENXIO):
+                    kind = self._kind_at(parent, parts[-1])
+                    raise UnsafePath(
+                        f"{describe_kind(kind)} stands at the file's name", path=str(rel)
+                    ) from exc
+                raise
+
+    def sha256(self, rel: str | PurePosixPath) -> tuple[int, str]:
+        """Size and sha256 of the regular file ``rel`` (``UnsafePath`` for anything else)."""
+        # O_NONBLOCK: a FIFO planted at the name must not hang the run.
+        fd = self.open_file(rel, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise UnsafePath("a special file stands at the file's name", path=str(rel))
+            digest = hashlib.sha256()
+            size = 0
+            while block := os.read(fd, 1 << 20):
+                digest.update(block)
+                size += len(block)
+            return size, digest.hexdigest()
+        finally:
+            os.close(fd)
+
+    def unlink(self, rel: str | PurePosixPath) -> None:
+        """Remove the file (or symlink) ``rel`` itself; nothing there is fine."""
+        parts = _parts(rel)
+        try:
+            with self.parent_fd(rel) as parent:
+                os.unlink(parts[-1], dir_fd=parent)
+        except FileNotFoundError:
+            pass
+
+    def rename(self, src: str | PurePosixPath, dst: str | PurePosixPath) -> None:
+        """``os.replace`` of ``src`` onto ``dst``, both relative to DEST, no symlink followed."""
+        src_parts, dst_parts = _parts(src), _parts(dst)
+        with self.parent_fd(src) as src_dir, self.parent_fd(dst, create=True) as dst_dir:
+            os.replace(src_parts[-1], dst_parts[-1], src_dir_fd=src_dir, dst_dir_fd=dst_dir)

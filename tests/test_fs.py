@@ -1,0 +1,74 @@
+"""DestDir: every operation under DEST walks directory descriptors and follows no symlink."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from aiocircleci._fs import DestDir, Kind
+from aiocircleci.errors import UnsafePath
+
+
+@pytest.fixture
+def planted(tmp_path: Path) -> tuple[Path, Path]:
+    """DEST with symlinks to a directory and to a file outside it."""
+    dest, outside = tmp_path / "dest", tmp_path / "outside"
+    dest.mkdir()
+    outside.mkdir()
+    (outside / "secret").write_text("not yours")
+    (dest / "linkdir").symlink_to(outside, target_is_directory=True)
+    (dest / "linkfile").symlink_to(outside / "secret")
+    (dest / "file").write_text("a file")
+    return dest, outside
+
+
+def test_what_stands_at_a_name_is_seen_without_following_it(planted: tuple[Path, Path]) -> None:
+    dest, _ = planted
+    with DestDir.open(dest) as root:
+        assert root.kind("linkdir") is Kind.SYMLINK
+        assert root.kind("linkfile") is Kind.SYMLINK
+        assert root.kind("file") is Kind.FILE
+        assert root.kind("nothing") is Kind.MISSING
+        with pytest.raises(UnsafePath, match="a symlink stands where the directory linkdir"):
+            root.kind("linkdir/secret")
+        with pytest.raises(UnsafePath, match="a file stands where the directory file"):
+            root.kind("file/below")
+
+
+def test_writes_through_a_planted_symlink_are_refused(planted: tuple[Path, Path]) -> None:
+    dest, outside = planted
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    with DestDir.open(dest) as root:
+        with pytest.raises(UnsafePath, match="a symlink stands at the file's name"):
+            root.open_file("linkfile", flags)
+        with pytest.raises(UnsafePath, match="symlink"):
+            root.open_file("linkdir/new", flags)
+        with pytest.raises(UnsafePath, match="symlink"):
+            root.makedirs("linkdir/a/b")
+        with pytest.raises(UnsafePath, match="symlink"):
+            root.rename("file", "linkdir/moved")
+        with pytest.raises(UnsafePath, match="a symlink"):
+            root.sha256("linkfile")
+        root.unlink("linkfile")  # the link itself goes, never its target
+    assert sorted(p.name for p in outside.iterdir()) == ["secret"]
+    assert (outside / "secret").read_text() == "not yours"
+    assert not os.path.lexists(dest / "linkfile")
+
+
+def test_files_are_created_renamed_and_hashed_inside_dest(tmp_path: Path) -> None:
+    with DestDir.open(tmp_path / "dest", create=True) as root:
+        fd = root.open_file("a/b/c.part", os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+        os.write(fd, b"payload")
+        os.close(fd)
+        root.rename("a/b/c.part", "a/b/c")
+        assert root.kind("a/b/c") is Kind.FILE
+        assert root.kind("a/b/c.part") is Kind.MISSING
+        size, sha = root.sha256("a/b/c")
+        lstat = root.lstat("a/b")
+        assert lstat is not None
+    assert (size, sha) == (7, "239f59ed55e737c77147cf55ad0c1b030b6d7ee748a7426952f9b852d5a935e5")
+    assert (tmp_path / "dest/a/b/c").read_bytes() == b"payload"
+    with DestDir.open(tmp_path) as root, pytest.raises(UnsafePath):
+        root.kind("../escape")
