@@ -36,27 +36,7 @@ __all__ = ["Client"]
 T = TypeVar("T")
 
 
-class Client(
-    _api.UserAPI,
-    _api.ProjectAPI,
-    _api.PipelineAPI,
-    _api.WorkflowAPI,
-    _api.JobAPI,
-    _api.InsightsAPI,
-    _api.ContextAPI,
-    _api.ScheduleAPI,
-    _api.WebhookAPI,
-    _api.OrganizationAPI,
-    _api.GroupsAPI,
-    _api.UsageAPI,
-    _api.OTelAPI,
-    _api.PipelineDefinitionAPI,
-    _api.TriggerAPI,
-    _api.RollbackAPI,
-    _api.DeployAPI,
-    _api.OIDCAPI,
-    _api.PolicyAPI,
-):
+class Client(_api.Operations):
     """An async client for CircleCI API v2.
 
     ::
@@ -226,27 +206,7 @@ def _unchanged(text: str) -> str:
     return text
 
 
-class _RawView(
-    _api.UserAPI,
-    _api.ProjectAPI,
-    _api.PipelineAPI,
-    _api.WorkflowAPI,
-    _api.JobAPI,
-    _api.InsightsAPI,
-    _api.ContextAPI,
-    _api.ScheduleAPI,
-    _api.WebhookAPI,
-    _api.OrganizationAPI,
-    _api.GroupsAPI,
-    _api.UsageAPI,
-    _api.OTelAPI,
-    _api.PipelineDefinitionAPI,
-    _api.TriggerAPI,
-    _api.RollbackAPI,
-    _api.DeployAPI,
-    _api.OIDCAPI,
-    _api.PolicyAPI,
-):
+class _RawView(_api.Operations):
     """``Client.raw``: every typed call of a client, answering plain JSON."""
 
     _raw = True

@@ -1,4 +1,7 @@
-"""The API, one module per area of the spec; ``Client`` inherits every area's methods."""
+"""The API, one module per area of the spec; ``Operations`` gathers every area's methods.
+
+``Client`` and its raw view (``Client.raw``) both inherit ``Operations``.
+"""
 
 from .context import ContextAPI
 from .deploy import DeployAPI
@@ -22,6 +25,7 @@ from .workflow import WorkflowAPI
 
 __all__ = [
     "ContextAPI",
+    "Operations",
     "DeployAPI",
     "GroupsAPI",
     "InsightsAPI",
@@ -41,3 +45,27 @@ __all__ = [
     "WebhookAPI",
     "WorkflowAPI",
 ]
+
+
+class Operations(
+    UserAPI,
+    ProjectAPI,
+    PipelineAPI,
+    WorkflowAPI,
+    JobAPI,
+    InsightsAPI,
+    ContextAPI,
+    ScheduleAPI,
+    WebhookAPI,
+    OrganizationAPI,
+    GroupsAPI,
+    UsageAPI,
+    OTelAPI,
+    PipelineDefinitionAPI,
+    TriggerAPI,
+    RollbackAPI,
+    DeployAPI,
+    OIDCAPI,
+    PolicyAPI,
+):
+    """Every operation of API v2, one mixin per area."""
