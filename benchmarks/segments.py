@@ -35,7 +35,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -44,6 +44,7 @@ import anyio
 from aiocircleci._config import Limits
 from aiocircleci._http import Request
 from aiocircleci._segments import (
+    DEFAULT_WRITE_SIZE,
     PrefixHasher,
     Segment,
     SegmentConfig,
@@ -82,6 +83,7 @@ async def _fetch_one(
     config: SegmentConfig,
     connections: anyio.CapacityLimiter,
     tails: list[float],
+    write_on_thread: bool,
 ) -> None:
     async with sender.open(Request("GET", url, headers={"Range": "bytes=0-0"})) as exchange:
         resp = exchange.response
@@ -94,8 +96,12 @@ async def _fetch_one(
         os.ftruncate(fd, total)
         hasher = PrefixHasher(fd)
 
-        def write_at(offset: int, data: bytes) -> None:
+        def write_at(offset: int, data: bytes) -> Awaitable[int] | None:
+            if write_on_thread:
+                # pwrite releases the GIL: the copy into the page cache overlaps the loop.
+                return anyio.to_thread.run_sync(os.pwrite, fd, data, offset)
             os.pwrite(fd, data, offset)
+            return None
 
         async def done(segment: Segment) -> None:
             if mode == "prefix":
@@ -152,6 +158,7 @@ async def _fetch_entry(
         config=config,
         connections=connections,
         tails=tails,
+        write_on_thread=args.write == "thread",
     )
 
 
@@ -160,6 +167,7 @@ async def _child_main(args: argparse.Namespace, entries: list[list[str]]) -> lis
         segment_size=args.segment_size,
         segments_per_file=args.per_file,
         max_connections=args.connections,
+        write_size=args.write_size,
     )
     connections = anyio.CapacityLimiter(config.max_connections)
     tails: list[float] = []
@@ -194,8 +202,13 @@ def _ours(mode: str, args: argparse.Namespace, log: Path) -> Callable[[Path, Pat
             str(args.per_file),
             "--connections",
             str(args.connections),
+            "--write-size",
+            str(args.write_size),
+            "--write",
+            args.write,
             "--log",
             str(log),
+            *(["--profile", args.profile] if args.profile else []),
         ]
 
     return command
@@ -228,7 +241,12 @@ def main(argv: list[str] | None = None) -> int:
         default="segments-prefix,segments-reread,aria2c-x16",
         help="comma-separated, of segments-prefix, segments-reread, aria2c-x16, curl",
     )
+    parser.add_argument("--write-size", type=int, default=DEFAULT_WRITE_SIZE)
+    parser.add_argument(
+        "--write", choices=["thread", "loop"], default="thread", help="where pwrite runs"
+    )
     parser.add_argument("--workdir", default=None)
+    parser.add_argument("--profile", help="write our child's cProfile stats to this file")
     # The child's own options.
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--list", help=argparse.SUPPRESS)
@@ -238,7 +256,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.child:
         entries = [line.split() for line in Path(args.list).read_text().splitlines() if line]
-        tail_times = anyio.run(_child_main, args, entries)
+        if args.profile:
+            import cProfile
+
+            profile = cProfile.Profile()
+            tail_times = profile.runcall(anyio.run, _child_main, args, entries)
+            profile.dump_stats(args.profile)
+        else:
+            tail_times = anyio.run(_child_main, args, entries)
         if args.log:
             with open(args.log, "a") as out:
                 out.write(json.dumps({"hash": args.hash, "tail_s": max(tail_times)}) + "\n")

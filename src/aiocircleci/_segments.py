@@ -72,8 +72,9 @@ DEFAULT_SEGMENTS_PER_FILE = 16
 # Below this a file is one stream: a range request costs a round trip.
 DEFAULT_THRESHOLD = 32 * MiB
 DEFAULT_MAX_CONNECTIONS = 32
-# Body chunks are gathered up to this much before one positional write.
-DEFAULT_WRITE_SIZE = 1 * MiB
+# Body chunks are gathered up to this much before one positional write: about
+# what one socket read delivers, so most writes need no join.
+DEFAULT_WRITE_SIZE = 256 * 1024
 # Completed data is read back for hashing this much at a time.
 _HASH_BLOCK = 1 * MiB
 _CONTENT_RANGE = re.compile(r"bytes ([0-9]+)-([0-9]+)/([0-9]+)", re.ASCII)
@@ -260,11 +261,11 @@ class PrefixHasher:
 
 # ---------------------------------------------------------------- fetching
 
-WriteAt = Callable[[int, bytes], Awaitable[None] | None]
-OnDone = Callable[[Segment], Awaitable[None] | None]
+WriteAt = Callable[[int, bytes], Awaitable[object] | None]
+OnDone = Callable[[Segment], Awaitable[object] | None]
 
 
-async def _call(result: Awaitable[None] | None) -> None:
+async def _call(result: Awaitable[object] | None) -> None:
     if result is not None and inspect.isawaitable(result):
         await result
 
