@@ -394,3 +394,56 @@ async def test_a_206_for_another_range_is_never_written(
                     retry=FAST_RETRY,
                 )
     assert writes == []
+
+
+async def test_a_503_on_one_segment_retries_that_segment_alone(tmp_path: Path) -> None:
+    config = SegmentConfig(segment_size=MiB, segments_per_file=2)
+    plan = plan_segments(LARGE, segment_size=config.segment_size)
+    async with FakeCircleCI(seed=39, config=CONFIG, faults="storage:503#3") as fake:
+        artifact = _large(fake)[0]
+        part = PartFile(tmp_path / "big.part", LARGE)
+        try:
+            await _fetch(fake, artifact, part, config)
+        finally:
+            part.close()
+        log = await _storage_log(fake, len(plan) + 1)
+    assert hashlib.sha256(part.read()).hexdigest() == artifact.sha256
+    [refused] = [r for r in log if r.status == 503]
+    assert len(log) == len(plan) + 1
+    # The refused range was asked again, whole; every range was answered once.
+    asked = sorted(_range(r) for r in log if r.status == 206)
+    assert asked == [(s.start, s.end) for s in plan]
+    assert _range(refused) in asked
+
+
+async def test_a_segment_body_reaches_the_file_in_bounded_pieces(tmp_path: Path) -> None:
+    # One 3 MiB segment: its body never sits in memory whole.
+    config = SegmentConfig(segment_size=LARGE, write_size=64 * 1024)
+    pieces: list[int] = []
+    async with FakeCircleCI(seed=40, config=CONFIG) as fake:
+        artifact = _large(fake)[0]
+        part = PartFile(tmp_path / "big.part", LARGE)
+
+        def write_at(offset: int, data: bytes) -> None:
+            pieces.append(len(data))
+            part.write_at(offset, data)
+
+        try:
+            async with _sender(fake) as sender:
+                await fetch_segments(
+                    sender,
+                    artifact.url,
+                    total=LARGE,
+                    validator=artifact.etag,
+                    write_at=write_at,
+                    plan=plan_segments(LARGE, segment_size=LARGE),
+                    config=config,
+                    retry=FAST_RETRY,
+                )
+        finally:
+            part.close()
+    assert hashlib.sha256(part.read()).hexdigest() == artifact.sha256
+    assert sum(pieces) == LARGE
+    # At most the write size plus one socket read (asyncio reads up to 256 KiB).
+    assert max(pieces) <= 64 * 1024 + 256 * 1024
+    assert len(pieces) >= LARGE // (320 * 1024)
