@@ -12,6 +12,8 @@ with:
   as segments complete;
 - ``segments-reread``: the same, but the sha256 is computed by reading each file
   back once it is whole;
+- ``segments-prefix-loop`` and ``segments-reread-loop``: the same two with
+  ``os.pwrite`` on the event loop instead of a worker thread;
 - ``aria2c-x16`` (and ``curl`` on request), when installed.
 
 Every run goes into a fresh directory and is checked (file count and bytes; our
@@ -183,7 +185,9 @@ async def _child_main(args: argparse.Namespace, entries: list[list[str]]) -> lis
 # -- the parent
 
 
-def _ours(mode: str, args: argparse.Namespace, log: Path) -> Callable[[Path, Path, int], list[str]]:
+def _ours(
+    mode: str, write: str, args: argparse.Namespace, log: Path
+) -> Callable[[Path, Path, int], list[str]]:
     def command(urls: Path, dest: Path, jobs: int) -> list[str]:
         return [
             sys.executable,
@@ -205,7 +209,7 @@ def _ours(mode: str, args: argparse.Namespace, log: Path) -> Callable[[Path, Pat
             "--write-size",
             str(args.write_size),
             "--write",
-            args.write,
+            write,
             "--log",
             str(log),
             *(["--profile", args.profile] if args.profile else []),
@@ -239,12 +243,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--tools",
         default="segments-prefix,segments-reread,aria2c-x16",
-        help="comma-separated, of segments-prefix, segments-reread, aria2c-x16, curl",
+        help="comma-separated, of segments-prefix, segments-reread, segments-prefix-loop, "
+        "segments-reread-loop (pwrite on the event loop, not a thread), aria2c-x16, curl",
     )
     parser.add_argument("--write-size", type=int, default=DEFAULT_WRITE_SIZE)
-    parser.add_argument(
-        "--write", choices=["thread", "loop"], default="thread", help="where pwrite runs"
-    )
+    parser.add_argument("--write", choices=["thread", "loop"], help=argparse.SUPPRESS)
     parser.add_argument("--workdir", default=None)
     parser.add_argument("--profile", help="write our child's cProfile stats to this file")
     # The child's own options.
@@ -266,7 +269,10 @@ def main(argv: list[str] | None = None) -> int:
             tail_times = anyio.run(_child_main, args, entries)
         if args.log:
             with open(args.log, "a") as out:
-                out.write(json.dumps({"hash": args.hash, "tail_s": max(tail_times)}) + "\n")
+                out.write(
+                    json.dumps({"hash": f"{args.hash}-{args.write}", "tail_s": max(tail_times)})
+                    + "\n"
+                )
         return 0
     if not shutil.which("nginx"):
         print("nginx is not installed: nothing to measure", file=sys.stderr)
@@ -282,8 +288,10 @@ def main(argv: list[str] | None = None) -> int:
         www = tmp / "www"
         log = tmp / "tails.jsonl"
         tools = [
-            Tool("segments-prefix", sys.executable, _ours("prefix", args, log)),
-            Tool("segments-reread", sys.executable, _ours("reread", args, log)),
+            Tool("segments-prefix", sys.executable, _ours("prefix", "thread", args, log)),
+            Tool("segments-reread", sys.executable, _ours("reread", "thread", args, log)),
+            Tool("segments-prefix-loop", sys.executable, _ours("prefix", "loop", args, log)),
+            Tool("segments-reread-loop", sys.executable, _ours("reread", "loop", args, log)),
             Tool("aria2c-x16", "aria2c", _aria2c_segmented),
             Tool("curl", "curl", _curl),
         ]
