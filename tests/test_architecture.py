@@ -113,7 +113,8 @@ def test_the_downloader_builds_no_requests_of_its_own() -> None:
 def test_api_calls_and_downloads_ask_one_retry_decision() -> None:
     sources = _client_side_sources()
     askers = {name for name, tree in sources.items() if _calls_to(tree, "decide")}
-    assert askers == {"_requester.py", "download.py"}
+    # The segmented fetcher retries each segment on its own, by the same decision.
+    assert askers == {"_requester.py", "download.py", "_segments.py"}
     backoff = {name for name, tree in sources.items() if _calls_to(tree, "backoff_delay")}
     assert backoff == {"_retry.py"}
 
