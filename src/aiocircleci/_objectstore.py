@@ -286,6 +286,15 @@ class ObjectStoreWriter:
         self._max_concurrency = max_concurrency
         self._store = store if store is not None else open_store(url, settings or StoreSettings())
 
+    @property
+    def part_size(self) -> int:
+        return self._part_size
+
+    @property
+    def multipart_share(self) -> int:
+        """The most memory one multipart upload holds: its parts in flight and one filling."""
+        return self._part_size * (self._max_concurrency + 1)
+
     async def __aenter__(self) -> Self:
         return self
 

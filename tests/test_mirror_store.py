@@ -1,0 +1,154 @@
+"""``aiocircleci mirror --dest s3://BUCKET/PREFIX`` against real servers.
+
+The emulator serves the API and the artifacts; moto's standalone server (another
+process) is the bucket. What the bucket holds is read back over plain HTTP
+(ListObjectVersions, GET), never through the code under test.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+import uuid
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import boto3  # type: ignore[import-untyped]
+import pytest
+
+from aiocircleci._lock import LOCK_NAME
+from aiocircleci._manifest import MANIFEST_NAME
+from aiocircleci._objectstore import MANIFEST_PREFIX
+from aiocircleci.testing import FakeCircleCI, WorldConfig
+
+from ._servers import S3Server
+from .test_cli_mirror import _env, run_cli
+
+_NS = {"s3": "http://s3.amazonaws.com/doc/2006-03-01/"}
+MiB = 1024 * 1024
+
+WORLD = WorldConfig(
+    projects=2,
+    pipelines_per_project=3,
+    workflows_per_pipeline=1,
+    jobs_per_workflow=2,
+    artifacts_per_job=2,
+    max_artifact_size=4096,
+)
+# Two bodies big enough for multipart uploads (parts of 8 MiB).
+BIG_WORLD = WorldConfig(
+    projects=1,
+    pipelines_per_project=1,
+    workflows_per_pipeline=1,
+    jobs_per_workflow=1,
+    artifacts_per_job=2,
+    max_artifact_size=4096,
+    large_artifacts=2,
+    large_artifact_size=12 * MiB,
+)
+
+
+@pytest.fixture
+def bucket(s3_server: S3Server) -> str:
+    """A fresh bucket with versioning on: every PUT of a key leaves a version behind."""
+    name = f"m-{uuid.uuid4().hex[:12]}"
+    s3_server.create_bucket(name)
+    body = (
+        b'<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+        b"<Status>Enabled</Status></VersioningConfiguration>"
+    )
+    _http(s3_server, f"{name}?versioning", "PUT", body)
+    return name
+
+
+def _http(s3: S3Server, path: str, method: str = "GET", body: bytes | None = None) -> bytes:
+    headers = {"Content-Type": "application/xml"} if body is not None else {}
+    request = urllib.request.Request(
+        f"{s3.endpoint}/{path}", data=body, method=method, headers=headers
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        data: bytes = response.read()
+        return data
+
+
+def _versions(s3: S3Server, bucket: str) -> list[tuple[str, str, int]]:
+    """Every version of every object: (key, version id, size); uploads in progress are not."""
+    root = ET.fromstring(_http(s3, f"{bucket}?versions"))
+    return sorted(
+        (
+            v.findtext("s3:Key", namespaces=_NS) or "",
+            v.findtext("s3:VersionId", namespaces=_NS) or "",
+            int(v.findtext("s3:Size", namespaces=_NS) or 0),
+        )
+        for v in root.findall("s3:Version", _NS)
+    )
+
+
+def _objects(s3: S3Server, bucket: str, prefix: str) -> dict[str, bytes]:
+    """The data objects under ``prefix/`` (not the job manifests): key → body.
+
+    Read with boto3 (which moto's server depends on), a client apart from ours:
+    moto refuses an unsigned GET of a key with an escaped space.
+    """
+    env = s3.env
+    client = boto3.client(
+        "s3",
+        endpoint_url=s3.endpoint,
+        region_name=env["AWS_REGION"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+    )
+    keys = {k for k, _, _ in _versions(s3, bucket)}
+    return {
+        key.removeprefix(f"{prefix}/"): client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        for key in keys
+        if key.startswith(f"{prefix}/") and not key.startswith(f"{prefix}/{MANIFEST_PREFIX}/")
+    }
+
+
+def _manifests(s3: S3Server, bucket: str, prefix: str) -> set[str]:
+    return {k for k, _, _ in _versions(s3, bucket) if k.startswith(f"{prefix}/{MANIFEST_PREFIX}/")}
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in root.rglob("*")
+        if p.is_file() and not p.name.startswith(MANIFEST_NAME) and p.name != LOCK_NAME
+    }
+
+
+def _store_env(fake: FakeCircleCI, s3: S3Server) -> dict[str, str]:
+    env = {k: v for k, v in _env(fake).items() if not k.startswith("AWS_")}
+    return {**env, **s3.env}
+
+
+def test_a_mirror_into_s3_is_byte_exact_with_the_local_mirror_and_a_rerun_uploads_nothing(
+    tmp_path: Path, s3_server: S3Server, bucket: str
+) -> None:
+    with FakeCircleCI(seed=71, config=WORLD) as fake:
+        slugs = [p.slug for p in fake.world.projects]
+        local = run_cli(fake, "mirror", *slugs, "--dest", str(tmp_path / "local"))
+        assert local.returncode == 0, local.stderr
+        dest = f"s3://{bucket}/backup"
+        env = _store_env(fake, s3_server)
+        first = run_cli(fake, "mirror", *slugs, "--dest", dest, "--json", env=env)
+        assert first.returncode == 0, first.stderr
+        versions = _versions(s3_server, bucket)
+        # Another machine, later: reads the bucket's manifests, fetches and copies nothing.
+        fake.clear_requests()
+        second = run_cli(fake, "mirror", *slugs, "--dest", dest, "--json", env=env)
+        assert second.returncode == 0, second.stderr
+        fetched = fake.artifact_requests + fake.storage_requests
+
+    on_disk = _files(tmp_path / "local")
+    assert on_disk
+    assert _objects(s3_server, bucket, "backup") == on_disk
+    report = json.loads(first.stdout)
+    assert report["files"] == {"done": len(on_disk), "skipped": 0, "failed": 0}
+    # One manifest object per job.
+    assert len(_manifests(s3_server, bucket, "backup")) == report["jobs"]
+    # The re-run: no new version of any object, no body fetched, everything skipped.
+    assert _versions(s3_server, bucket) == versions
+    assert fetched == []
+    assert json.loads(second.stdout)["files"] == {"done": 0, "skipped": len(on_disk), "failed": 0}
