@@ -8,6 +8,10 @@ process) is the bucket. What the bucket holds is read back over plain HTTP
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 import urllib.request
 import uuid
 import xml.etree.ElementTree as ET
@@ -35,7 +39,7 @@ WORLD = WorldConfig(
     artifacts_per_job=2,
     max_artifact_size=4096,
 )
-# Two bodies big enough for multipart uploads (parts of 8 MiB).
+# A body big enough for a multipart upload (parts of 8 MiB).
 BIG_WORLD = WorldConfig(
     projects=1,
     pipelines_per_project=1,
@@ -43,7 +47,7 @@ BIG_WORLD = WorldConfig(
     jobs_per_workflow=1,
     artifacts_per_job=2,
     max_artifact_size=4096,
-    large_artifacts=2,
+    large_artifacts=1,
     large_artifact_size=12 * MiB,
 )
 
@@ -152,3 +156,103 @@ def test_a_mirror_into_s3_is_byte_exact_with_the_local_mirror_and_a_rerun_upload
     assert _versions(s3_server, bucket) == versions
     assert fetched == []
     assert json.loads(second.stdout)["files"] == {"done": 0, "skipped": len(on_disk), "failed": 0}
+
+
+def _pending_uploads(s3: S3Server, bucket: str) -> list[str]:
+    root = ET.fromstring(_http(s3, f"{bucket}?uploads"))
+    return [u.findtext("s3:Key", namespaces=_NS) or "" for u in root.findall("s3:Upload", _NS)]
+
+
+def test_kill_9_mid_upload_shows_no_partial_object_and_a_rerun_completes_every_one(
+    tmp_path: Path, s3_server: S3Server, bucket: str
+) -> None:
+    # Bodies of 12 MiB at 6 MiB/s: the first part goes out after about 1.3 s,
+    # the upload completes after 2 s; the kill falls in between.
+    with FakeCircleCI(seed=72, config=BIG_WORLD, limit_rate=6 * MiB) as fake:
+        slug = fake.world.projects[0].slug
+        dest = f"s3://{bucket}/backup"
+        env = _store_env(fake, s3_server)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "aiocircleci", "mirror", slug, "--api-rate", "1000"]
+            + ["-q", "--dest", dest],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while not _pending_uploads(s3_server, bucket) and time.monotonic() < deadline:
+                assert process.poll() is None, "the mirror ended before a multipart upload began"
+                time.sleep(0.02)
+        finally:
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+        assert process.returncode == -signal.SIGKILL
+        killed_in = _pending_uploads(s3_server, bucket)
+        after_kill = _objects(s3_server, bucket, "backup")
+        manifests_after_kill = _manifests(s3_server, bucket, "backup")
+
+        rerun = run_cli(fake, "mirror", slug, "--dest", dest, env=env)
+        assert rerun.returncode == 0, rerun.stderr
+        local = run_cli(fake, "mirror", slug, "--dest", str(tmp_path / "local"))
+        assert local.returncode == 0, local.stderr
+
+    expected = _files(tmp_path / "local")
+    big = {k for k, body in expected.items() if len(body) > 8 * MiB}
+    assert len(big) == 1
+    assert any(key.removeprefix("backup/") in big for key in killed_in)
+    # After the kill: what is visible is complete and byte-exact; the upload in
+    # flight is not visible at all, and the job has no manifest.
+    assert after_kill.keys() < expected.keys()
+    assert all(body == expected[key] for key, body in after_kill.items())
+    assert not {k.removeprefix("backup/") for k in killed_in} & after_kill.keys()
+    assert manifests_after_kill == set()
+    # After the re-run: every object complete, byte-exact.
+    assert _objects(s3_server, bucket, "backup") == expected
+    assert len(_manifests(s3_server, bucket, "backup")) == 1
+
+
+def test_shards_into_one_bucket_are_disjoint_and_their_union_is_the_full_mirror(
+    s3_server: S3Server, bucket: str
+) -> None:
+    with FakeCircleCI(seed=73, config=WORLD) as fake:
+        slugs = [p.slug for p in fake.world.projects]
+        env = _store_env(fake, s3_server)
+        full = run_cli(fake, "mirror", *slugs, "--dest", f"s3://{bucket}/full", env=env)
+        assert full.returncode == 0, full.stderr
+        common = (
+            "mirror",
+            *slugs,
+            "--api-rate",
+            "1000",
+            "--json",
+            "--dest",
+            f"s3://{bucket}/shared",
+        )
+        shards = [
+            subprocess.Popen(
+                [sys.executable, "-m", "aiocircleci", *common, "--shard", f"{k}/2"],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for k in (0, 1)
+        ]
+        outputs = [s.communicate(timeout=120) for s in shards]
+        assert [s.returncode for s in shards] == [0, 0], outputs
+        versions = _versions(s3_server, bucket)
+
+    done = [json.loads(out)["files"]["done"] for out, _ in outputs]
+    everything = _objects(s3_server, bucket, "full")
+    shared = _objects(s3_server, bucket, "shared")
+    assert everything
+    assert shared == everything
+    assert all(done)  # both shards had work...
+    assert sum(done) == len(everything)  # ...and none was done twice
+    # Nothing was written twice: one version per key, no manifest shared.
+    keys = [k for k, _, _ in versions if k.startswith("shared/")]
+    assert len(keys) == len(set(keys))
+    assert {k.removeprefix("shared/") for k in _manifests(s3_server, bucket, "shared")} == {
+        k.removeprefix("full/") for k in _manifests(s3_server, bucket, "full")
+    }
