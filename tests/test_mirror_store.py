@@ -256,3 +256,17 @@ def test_shards_into_one_bucket_are_disjoint_and_their_union_is_the_full_mirror(
     assert {k.removeprefix("shared/") for k in _manifests(s3_server, bucket, "shared")} == {
         k.removeprefix("full/") for k in _manifests(s3_server, bucket, "full")
     }
+
+
+def test_demo_into_s3_verifies_every_object_it_copied(s3_server: S3Server, bucket: str) -> None:
+    # The re-run that copies nothing is the first test's; this one is the demo's path.
+    env = {k: v for k, v in _env(None).items() if not k.startswith("AWS_")} | s3_server.env
+    done = run_cli(None, "demo", "--dest", f"s3://{bucket}/demo", "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["problems"] == []
+    assert report["violations"] == 0
+    assert report["verified"] == report["files"]["done"] > 0
+    # Every object the demo verified is visible in the bucket, plus one manifest per job.
+    data = [k for k, _, _ in _versions(s3_server, bucket) if f"/{MANIFEST_PREFIX}/" not in k]
+    assert len(data) == report["verified"]

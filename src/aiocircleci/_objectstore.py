@@ -417,6 +417,21 @@ class ObjectStoreWriter:
                 continue  # not ours, or written by an incompatible version: redo the job
         return found
 
+    async def sha256_of(self, key: str) -> tuple[int, str]:
+        """Size and sha256 of the object ``key``, read back in chunks (to verify a copy)."""
+        import obstore
+
+        digest, size = hashlib.sha256(), 0
+        try:
+            result = await obstore.get_async(self._store, check_key(key))
+            async for chunk in result.stream(min_chunk_size=1024 * 1024):
+                data = bytes(chunk)
+                digest.update(data)
+                size += len(data)
+        except _store_errors() as exc:
+            raise ObjectStoreError(f"read failed: {_one_line(exc)}", url=self._where(key)) from exc
+        return size, digest.hexdigest()
+
     async def complete_jobs(self) -> dict[tuple[str, int], JobManifest]:
         """Jobs whose manifest exists and whose objects are all listed with their sizes.
 
