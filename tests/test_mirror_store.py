@@ -270,3 +270,30 @@ def test_demo_into_s3_verifies_every_object_it_copied(s3_server: S3Server, bucke
     # Every object the demo verified is visible in the bucket, plus one manifest per job.
     data = [k for k, _, _ in _versions(s3_server, bucket) if f"/{MANIFEST_PREFIX}/" not in k]
     assert len(data) == report["verified"]
+
+
+def test_a_run_under_an_artifact_filter_leaves_the_rest_of_the_job_to_the_next_run(
+    tmp_path: Path, s3_server: S3Server, bucket: str
+) -> None:
+    with FakeCircleCI(seed=74, config=WORLD) as fake:
+        slugs = [p.slug for p in fake.world.projects]
+        env = _store_env(fake, s3_server)
+        dest = f"s3://{bucket}/backup"
+        wanted = next(iter(fake.world.iter_artifacts())).path
+        some = run_cli(fake, "mirror", *slugs, "--artifact", wanted, "--dest", dest, env=env)
+        assert some.returncode == 0, some.stderr
+        before = _versions(s3_server, bucket)
+        rest = run_cli(fake, "mirror", *slugs, "--dest", dest, "--json", env=env)
+        assert rest.returncode == 0, rest.stderr
+        local = run_cli(fake, "mirror", *slugs, "--dest", str(tmp_path / "local"))
+        assert local.returncode == 0, local.stderr
+
+    expected = _files(tmp_path / "local")
+    filtered = {k for k, _, _ in before if f"/{MANIFEST_PREFIX}/" not in k}
+    assert 0 < len(filtered) < len(expected)
+    # The second run copied what the first left out, and nothing it had copied.
+    assert _objects(s3_server, bucket, "backup") == expected
+    report = json.loads(rest.stdout)["files"]
+    assert report == {"done": len(expected) - len(filtered), "skipped": len(filtered), "failed": 0}
+    data_versions = [v for v in _versions(s3_server, bucket) if v[0] in filtered]
+    assert data_versions == [v for v in before if v[0] in filtered]

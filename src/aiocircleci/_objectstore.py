@@ -32,7 +32,11 @@ reclaims). The sha256 and size are computed while the chunks pass through.
 
 Known issue (obstore 0.12, Python 3.11): a process that leaves its event loop
 right after an upload may abort while the interpreter finalizes (exit status
--6), when obstore's tokio threads still call into Python.
+-6, 8 runs of 30 for a script that uploads one object and returns), when
+obstore's tokio threads still call into Python. The CLI never exits that way:
+a process that loaded obstore leaves through ``cli._common.exit_after_store``
+(output flushed, then ``os._exit``), once every upload is complete or aborted.
+A program of your own that uploads and then exits can do the same.
 
 The manifest that lives with the bucket
 ---------------------------------------
@@ -174,11 +178,17 @@ class StoredObject(msgspec.Struct, kw_only=True, frozen=True):
 
 
 class JobManifest(msgspec.Struct, kw_only=True, frozen=True):
-    """What one CircleCI job left in the bucket; written once its objects are all complete."""
+    """What one CircleCI job left in the bucket; written once its objects are all complete.
+
+    ``whole``: the objects are every artifact of a finished job. A manifest written
+    under an artifact filter, or while the job still ran, is not: a later run lists
+    the job again and copies what it lacks.
+    """
 
     project_slug: str
     job_number: int
     objects: tuple[StoredObject, ...]
+    whole: bool = True
     version: int = 1
 
 
@@ -368,7 +378,12 @@ class ObjectStoreWriter:
         return found
 
     async def write_manifest(
-        self, project_slug: str, job_number: int, objects: Iterable[StoredObject]
+        self,
+        project_slug: str,
+        job_number: int,
+        objects: Iterable[StoredObject],
+        *,
+        whole: bool = True,
     ) -> str:
         """Record one job's complete objects (one atomic PUT); returns the manifest's key."""
         import obstore
@@ -378,6 +393,7 @@ class ObjectStoreWriter:
             project_slug=project_slug,
             job_number=job_number,
             objects=tuple(sorted(objects, key=lambda o: o.key)),
+            whole=whole,
         )
         try:
             await obstore.put_async(
@@ -424,7 +440,8 @@ class ObjectStoreWriter:
         digest, size = hashlib.sha256(), 0
         try:
             result = await obstore.get_async(self._store, check_key(key))
-            async for chunk in result.stream(min_chunk_size=1024 * 1024):
+            # Chunks of up to 10 MiB (obstore's default for iterating a result).
+            async for chunk in result:
                 data = bytes(chunk)
                 digest.update(data)
                 size += len(data)

@@ -10,7 +10,9 @@ where bodies go:
   at the start (``complete_jobs``). A job whose manifest exists and whose
   objects are all listed with their sizes is skipped without listing its
   artifacts; any other job is copied again whole, and its manifest is written
-  only once every one of its objects is complete. Shards own disjoint
+  only once every one of its objects is complete. A manifest written under an
+  artifact filter or for a job still running is not ``whole``: the job is
+  listed again and what the manifest records is kept. Shards own disjoint
   pipelines, hence disjoint jobs and disjoint manifest objects.
 - bodies stream from the artifact host into multipart uploads
   (``_storecopy.StoreCopier``): no local copy, memory bounded across all
@@ -38,7 +40,7 @@ from .._config import StoreSettings
 from .._http import redact_url
 from .._manifest import Manifest
 from .._objectstore import JobManifest, ObjectStoreWriter, StoredObject, StoreURL
-from .._selection import Selection
+from .._selection import FINISHED_JOB_STATUSES, Selection
 from .._slug import ProjectSlug
 from .._storecopy import MemoryBudget, StoreCopier
 from ..download import (
@@ -213,10 +215,13 @@ class StoreMirror:
     async def _job(self, lister: Lister, work: JobWork) -> None:
         self._emit(JobSelected(work.pipeline, work.workflow, work.job))
         done = self._done.get((work.slug, work.number))
-        if done is not None:
+        if done is not None and done.whole:
             for recorded in done.objects:
                 self._skip(recorded)
             return
+        # A manifest of part of the job (an artifact filter, a running job): keep
+        # what it records, copy the rest.
+        kept = {o.key: o for o in done.objects} if done is not None else {}
         artifacts = await lister.artifacts(work)
         if artifacts is None:
             return
@@ -225,11 +230,16 @@ class StoreMirror:
         failures: list[FileResult] = []
         async with anyio.create_task_group() as tg:
             for entry in entries:
+                if entry.error is None and entry.rel in kept:
+                    self._skip(kept[entry.rel])
+                    continue
                 tg.start_soon(self._copy, entry, stored, failures)
         if failures:
             return  # no manifest: the next run copies this job again
+        whole = not self.selection.artifacts and work.job.status in FINISHED_JOB_STATUSES
+        objects = {**kept, **{o.key: o for o in stored}}
         assert self._writer is not None
-        await self._writer.write_manifest(work.slug, work.number, stored)
+        await self._writer.write_manifest(work.slug, work.number, objects.values(), whole=whole)
 
     async def _copy(
         self, entry: Entry, stored: list[StoredObject], failures: list[FileResult]
