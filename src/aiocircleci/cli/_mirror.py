@@ -84,7 +84,7 @@ def register(
     parser = subparsers.add_parser(
         "mirror",
         parents=parents,
-        help="mirror every artifact of chosen pipelines into a directory",
+        help="mirror every artifact of chosen pipelines into a directory or a bucket",
         description=(
             "Mirror the artifacts of the selected pipelines of the projects SLUG... "
             "(and of every project of --org) into DIR, incrementally."
@@ -97,7 +97,12 @@ def register(
     add(
         "--org", action="append", default=[], metavar="ORG", help="every project of ORG (gh/my-org)"
     )
-    add("--dest", required=True, metavar="DIR", help="destination directory")
+    add(
+        "--dest",
+        required=True,
+        metavar="DEST",
+        help="destination directory, or s3://BUCKET/PREFIX (the cloud extra)",
+    )
     sel = parser.add_argument_group("selection")
     sel.add_argument("--branch", action="append", default=[], help="only this branch (repeatable)")
     sel.add_argument("--since", metavar="WHEN", help="pipelines created at or after WHEN")
