@@ -297,3 +297,25 @@ def test_a_run_under_an_artifact_filter_leaves_the_rest_of_the_job_to_the_next_r
     assert report == {"done": len(expected) - len(filtered), "skipped": len(filtered), "failed": 0}
     data_versions = [v for v in _versions(s3_server, bucket) if v[0] in filtered]
     assert data_versions == [v for v in before if v[0] in filtered]
+
+
+def test_a_missing_bucket_is_one_line_without_the_secret(s3_server: S3Server) -> None:
+    with FakeCircleCI(seed=75, config=WORLD) as fake:
+        env = _store_env(fake, s3_server)
+        slug = fake.world.projects[0].slug
+        done = run_cli(fake, "mirror", slug, "--dest", "s3://no-such-bucket-here/p", env=env)
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "s3://no-such-bucket-here" in lines[0]
+    assert s3_server.env["AWS_SECRET_ACCESS_KEY"] not in done.stderr + done.stdout
+    assert fake.token not in done.stderr + done.stdout
+
+
+def test_options_for_a_local_dest_are_refused_with_a_bucket_in_one_line() -> None:
+    for flag in ("--dry-run", "--verify", "--rebuild-manifest", "--wait-lock"):
+        done = run_cli(None, "mirror", "gh/acme/api", "--dest", "s3://bkt/p", flag)
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.strip().splitlines() == [
+            f"aiocircleci: {flag} applies to a local DEST, not to an object store (s3://bkt/p)"
+        ]

@@ -409,29 +409,43 @@ class ObjectStoreWriter:
             ) from exc
         return key
 
-    async def manifests(self) -> list[JobManifest]:
-        """Every job manifest under the DEST prefix (unreadable ones are skipped)."""
+    async def manifests(self, *, concurrency: int = 16) -> list[JobManifest]:
+        """Every job manifest under the DEST prefix (unreadable ones are skipped),
+        read ``concurrency`` at a time, in key order."""
         import obstore
         from obstore.exceptions import NotFoundError
 
-        found: list[JobManifest] = []
-        for key in sorted(await self.listing(MANIFEST_PREFIX)):
-            if not key.endswith(".json"):
-                continue
+        keys = [k for k in sorted(await self.listing(MANIFEST_PREFIX)) if k.endswith(".json")]
+        found: list[JobManifest | None] = [None] * len(keys)
+        slots = anyio.CapacityLimiter(max(1, concurrency))
+
+        async def read(index: int, key: str) -> None:
+            async with slots:
+                try:
+                    result = await obstore.get_async(self._store, key)
+                    body = await result.bytes_async()
+                except (NotFoundError, FileNotFoundError):
+                    return  # deleted between the listing and the GET
+                except _store_errors() as exc:
+                    raise ObjectStoreError(
+                        f"manifest read failed: {_one_line(exc)}", url=self._where(key)
+                    ) from exc
             try:
-                result = await obstore.get_async(self._store, key)
-                body = await result.bytes_async()
-            except (NotFoundError, FileNotFoundError):
-                continue  # deleted between the listing and the GET
-            except _store_errors() as exc:
-                raise ObjectStoreError(
-                    f"manifest read failed: {_one_line(exc)}", url=self._where(key)
-                ) from exc
-            try:
-                found.append(_decode_manifest(bytes(body)))
+                found[index] = _decode_manifest(bytes(body))
             except msgspec.DecodeError:
-                continue  # not ours, or written by an incompatible version: redo the job
-        return found
+                pass  # not ours, or written by an incompatible version: redo the job
+
+        try:
+            async with anyio.create_task_group() as tg:
+                for index, key in enumerate(keys):
+                    tg.start_soon(read, index, key)
+        except BaseExceptionGroup as group:
+            # One typed error for the caller, as the sequential reads raised.
+            failed = [e for e in group.exceptions if isinstance(e, ObjectStoreError)]
+            if failed:
+                raise failed[0] from None
+            raise
+        return [m for m in found if m is not None]
 
     async def sha256_of(self, key: str) -> tuple[int, str]:
         """Size and sha256 of the object ``key``, read back in chunks (to verify a copy)."""
