@@ -237,6 +237,8 @@ class StoreMirror:
         if failures:
             return  # no manifest: the next run copies this job again
         whole = not self.selection.artifacts and work.job.status in FINISHED_JOB_STATUSES
+        if done is not None and not stored and whole == done.whole:
+            return  # the bucket already says this: no new version of the manifest
         objects = {**kept, **{o.key: o for o in stored}}
         assert self._writer is not None
         await self._writer.write_manifest(work.slug, work.number, objects.values(), whole=whole)
