@@ -110,11 +110,23 @@ def test_the_downloader_builds_no_requests_of_its_own() -> None:
     }, "the downloader reads its injected clock, never the wall clock"
 
 
+def test_copies_into_a_store_send_through_the_one_send_path() -> None:
+    tree = _client_side_sources()["_storecopy.py"]
+    imports = _modules("_storecopy.py")["_storecopy.py"]
+    assert _calls_to(tree, "open") >= 1
+    assert "aiocircleci._send.Sender" in imports
+    assert not {"Location", "Circle-Token"} & _strings(tree)
+    assert _calls_to(tree, "stream") == 0
+    assert _calls_to(tree, "parse_retry_after") == 0
+    assert _calls_to(tree, "backoff_delay") == 0
+
+
 def test_api_calls_and_downloads_ask_one_retry_decision() -> None:
     sources = _client_side_sources()
     askers = {name for name, tree in sources.items() if _calls_to(tree, "decide")}
-    # The segmented fetcher retries each segment on its own, by the same decision.
-    assert askers == {"_requester.py", "download.py", "_segments.py"}
+    # The segmented fetcher retries each segment on its own, and the store copier
+    # each object, by the same decision.
+    assert askers == {"_requester.py", "download.py", "_segments.py", "_storecopy.py"}
     backoff = {name for name, tree in sources.items() if _calls_to(tree, "backoff_delay")}
     assert backoff == {"_retry.py"}
 

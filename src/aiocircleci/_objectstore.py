@@ -32,7 +32,11 @@ reclaims). The sha256 and size are computed while the chunks pass through.
 
 Known issue (obstore 0.12, Python 3.11): a process that leaves its event loop
 right after an upload may abort while the interpreter finalizes (exit status
--6), when obstore's tokio threads still call into Python.
+-6, 8 runs of 30 for a script that uploads one object and returns), when
+obstore's tokio threads still call into Python. The CLI never exits that way:
+a process that loaded obstore leaves through ``cli._common.exit_after_store``
+(output flushed, then ``os._exit``), once every upload is complete or aborted.
+A program of your own that uploads and then exits can do the same.
 
 The manifest that lives with the bucket
 ---------------------------------------
@@ -174,11 +178,17 @@ class StoredObject(msgspec.Struct, kw_only=True, frozen=True):
 
 
 class JobManifest(msgspec.Struct, kw_only=True, frozen=True):
-    """What one CircleCI job left in the bucket; written once its objects are all complete."""
+    """What one CircleCI job left in the bucket; written once its objects are all complete.
+
+    ``whole``: the objects are every artifact of a finished job. A manifest written
+    under an artifact filter, or while the job still ran, is not: a later run lists
+    the job again and copies what it lacks.
+    """
 
     project_slug: str
     job_number: int
     objects: tuple[StoredObject, ...]
+    whole: bool = True
     version: int = 1
 
 
@@ -286,6 +296,15 @@ class ObjectStoreWriter:
         self._max_concurrency = max_concurrency
         self._store = store if store is not None else open_store(url, settings or StoreSettings())
 
+    @property
+    def part_size(self) -> int:
+        return self._part_size
+
+    @property
+    def multipart_share(self) -> int:
+        """The most memory one multipart upload holds: its parts in flight and one filling."""
+        return self._part_size * (self._max_concurrency + 1)
+
     async def __aenter__(self) -> Self:
         return self
 
@@ -359,7 +378,12 @@ class ObjectStoreWriter:
         return found
 
     async def write_manifest(
-        self, project_slug: str, job_number: int, objects: Iterable[StoredObject]
+        self,
+        project_slug: str,
+        job_number: int,
+        objects: Iterable[StoredObject],
+        *,
+        whole: bool = True,
     ) -> str:
         """Record one job's complete objects (one atomic PUT); returns the manifest's key."""
         import obstore
@@ -369,6 +393,7 @@ class ObjectStoreWriter:
             project_slug=project_slug,
             job_number=job_number,
             objects=tuple(sorted(objects, key=lambda o: o.key)),
+            whole=whole,
         )
         try:
             await obstore.put_async(
@@ -384,29 +409,59 @@ class ObjectStoreWriter:
             ) from exc
         return key
 
-    async def manifests(self) -> list[JobManifest]:
-        """Every job manifest under the DEST prefix (unreadable ones are skipped)."""
+    async def manifests(self, *, concurrency: int = 16) -> list[JobManifest]:
+        """Every job manifest under the DEST prefix (unreadable ones are skipped),
+        read ``concurrency`` at a time, in key order."""
         import obstore
         from obstore.exceptions import NotFoundError
 
-        found: list[JobManifest] = []
-        for key in sorted(await self.listing(MANIFEST_PREFIX)):
-            if not key.endswith(".json"):
-                continue
+        keys = [k for k in sorted(await self.listing(MANIFEST_PREFIX)) if k.endswith(".json")]
+        found: list[JobManifest | None] = [None] * len(keys)
+        slots = anyio.CapacityLimiter(max(1, concurrency))
+
+        async def read(index: int, key: str) -> None:
+            async with slots:
+                try:
+                    result = await obstore.get_async(self._store, key)
+                    body = await result.bytes_async()
+                except (NotFoundError, FileNotFoundError):
+                    return  # deleted between the listing and the GET
+                except _store_errors() as exc:
+                    raise ObjectStoreError(
+                        f"manifest read failed: {_one_line(exc)}", url=self._where(key)
+                    ) from exc
             try:
-                result = await obstore.get_async(self._store, key)
-                body = await result.bytes_async()
-            except (NotFoundError, FileNotFoundError):
-                continue  # deleted between the listing and the GET
-            except _store_errors() as exc:
-                raise ObjectStoreError(
-                    f"manifest read failed: {_one_line(exc)}", url=self._where(key)
-                ) from exc
-            try:
-                found.append(_decode_manifest(bytes(body)))
+                found[index] = _decode_manifest(bytes(body))
             except msgspec.DecodeError:
-                continue  # not ours, or written by an incompatible version: redo the job
-        return found
+                pass  # not ours, or written by an incompatible version: redo the job
+
+        try:
+            async with anyio.create_task_group() as tg:
+                for index, key in enumerate(keys):
+                    tg.start_soon(read, index, key)
+        except BaseExceptionGroup as group:
+            # One typed error for the caller, as the sequential reads raised.
+            failed = [e for e in group.exceptions if isinstance(e, ObjectStoreError)]
+            if failed:
+                raise failed[0] from None
+            raise
+        return [m for m in found if m is not None]
+
+    async def sha256_of(self, key: str) -> tuple[int, str]:
+        """Size and sha256 of the object ``key``, read back in chunks (to verify a copy)."""
+        import obstore
+
+        digest, size = hashlib.sha256(), 0
+        try:
+            result = await obstore.get_async(self._store, check_key(key))
+            # Chunks of up to 10 MiB (obstore's default for iterating a result).
+            async for chunk in result:
+                data = bytes(chunk)
+                digest.update(data)
+                size += len(data)
+        except _store_errors() as exc:
+            raise ObjectStoreError(f"read failed: {_one_line(exc)}", url=self._where(key)) from exc
+        return size, digest.hexdigest()
 
     async def complete_jobs(self) -> dict[tuple[str, int], JobManifest]:
         """Jobs whose manifest exists and whose objects are all listed with their sizes.

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from ._app import build_parser, run
+from ._common import exit_after_store
 
 __all__ = ["build_parser", "main"]
 
@@ -20,5 +21,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``aiocircleci`` console script."""
     code = run(list(sys.argv[1:] if argv is None else argv))
     if argv is None:
+        if "obstore" in sys.modules:
+            # obstore's threads can abort the interpreter's finalization (see
+            # exit_after_store): a process that loaded it leaves without one.
+            exit_after_store(code)
         sys.exit(code)
     return code

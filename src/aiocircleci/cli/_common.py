@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -14,7 +15,7 @@ import anyio
 from .._auth import TOKEN_ENV_VARS, Token
 from .._config import DEFAULT_LIMITS, Config, Limits, from_env
 from .._limiter import Limiter
-from .._objectstore import CLOUD_EXTRA_HINT, parse_dest
+from .._objectstore import CLOUD_EXTRA_HINT, StoreURL, parse_dest
 from ..client import Client
 from ..errors import ConfigurationError
 
@@ -24,12 +25,14 @@ __all__ = [
     "EXIT_USAGE",
     "CLIError",
     "emit_json",
+    "exit_after_store",
     "env_config",
     "global_options",
     "load_token",
     "make_client",
     "require_token",
     "run_async",
+    "store_dest",
 ]
 
 T = TypeVar("T")
@@ -150,29 +153,52 @@ def make_client(
         raise CLIError(str(exc)) from exc
 
 
-def refuse_url_dest(dest: str) -> None:
-    """Fail in one line if DEST names a URL scheme: these commands write to a local directory.
+def store_dest(dest: str) -> StoreURL | None:
+    """``None`` for a local directory; the parsed ``s3://`` (etc.) DEST otherwise.
 
-    Without this, ``--dest s3://bucket/prefix`` would create a local directory
-    named ``s3:``. An unsupported scheme (``ftp://``, ``s4://``) is refused as
-    such; ``s3://``, ``gs://`` and ``az://`` say which extra they need, or that
-    this command cannot write to an object store yet.
+    Fails in one line for a scheme the project does not support (``ftp://``,
+    ``s4://``), never creating a local directory named ``s3:``, and for an
+    object store when the cloud extra (obstore) is not installed.
     """
     try:
         url = parse_dest(dest)
     except ConfigurationError as exc:
         raise CLIError(str(exc)) from None
     if url is None:
-        return
+        return None
     try:
         import obstore  # noqa: F401 - only whether the cloud extra is there
     except ImportError:
         raise CLIError(
             f"--dest {url}: object-store destinations need the cloud extra: {CLOUD_EXTRA_HINT}"
         ) from None
-    raise CLIError(
-        f"--dest {url}: this command cannot write to an object store yet; give a local directory"
-    )
+    return url
+
+
+def refuse_url_dest(dest: str) -> None:
+    """Fail in one line if DEST names a URL scheme: this command writes to a local directory."""
+    url = store_dest(dest)
+    if url is not None:
+        raise CLIError(
+            f"--dest {url}: this command cannot write to an object store; give a local directory"
+        )
+
+
+def exit_after_store(code: int) -> int:
+    """Leave the process at once with ``code`` after a run that used an object store.
+
+    obstore 0.12's tokio threads may still call into Python while the
+    interpreter finalizes, and Python 3.11 then aborts the process (SIGABRT,
+    about one run in five). By now every upload is complete or aborted and the
+    event loop is closed, so nothing is lost by skipping finalization: the
+    output streams are flushed and the process exits with ``code``.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
 
 
 def run_async(func: Callable[[], Awaitable[T]]) -> T:

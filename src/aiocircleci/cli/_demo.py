@@ -15,17 +15,20 @@ from __future__ import annotations
 import argparse
 import hashlib
 import sys
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import anyio
 
+from .._config import StoreSettings
 from .._manifest import read_manifest
+from .._objectstore import ObjectStoreWriter
 from ..client import Client
-from ..mirror import Mirror, MirrorEvent, MirrorReport
+from ..mirror import Mirror, MirrorEvent, MirrorReport, StoreMirror
 from ..testing import FakeCircleCI, MiB, World, WorldConfig
-from ._common import EXIT_FAILED, EXIT_OK, emit_json, refuse_url_dest, run_async
+from ._common import EXIT_FAILED, EXIT_OK, emit_json, run_async, store_dest
 from ._mirror import _MIRROR_ONLY, api_limits, check_dest, report_json, stats_line
 from ._progress import ProgressDisplay, print_summary
 
@@ -61,7 +64,7 @@ def register(
         "--dest",
         default=DEFAULT_DEST,
         metavar="DIR",
-        help=f"destination directory (default: ./{DEFAULT_DEST})",
+        help=f"destination directory or s3://BUCKET/PREFIX (default: ./{DEFAULT_DEST})",
     )
     parser.add_argument("--seed", type=int, default=2025, help="world seed (default: %(default)s)")
     parser.add_argument(
@@ -119,9 +122,37 @@ def verify_against_world(world: World, dest: str | Path, org: str) -> Verificati
     return result
 
 
+async def verify_store_against_world(
+    world: World, writer: ObjectStoreWriter, org: str
+) -> Verification:
+    """Every job of ``org``'s projects has its manifest in the bucket, naming one object
+    per artifact with the artifact's sha256, and every object read back has that sha256."""
+    slugs = {p.slug for p in world.projects if p.slug.startswith(org + "/")}
+    expected: dict[tuple[str, int], Counter[str]] = {}
+    for a in world.iter_artifacts():
+        if a.project_slug in slugs:
+            expected.setdefault((a.project_slug, a.job_number), Counter())[a.sha256] += 1
+    result = Verification()
+    found = {(m.project_slug, m.job_number): m for m in await writer.manifests()}
+    for job, hashes in sorted(expected.items()):
+        manifest = found.get(job)
+        if manifest is None:
+            result.problems.append(f"missing: the manifest of {job[0]} job {job[1]}")
+            continue
+        if Counter(o.sha256 for o in manifest.objects) != hashes:
+            result.problems.append(f"{job[0]} job {job[1]}: objects differ from the world's")
+        for stored in manifest.objects:
+            size, digest = await writer.sha256_of(stored.key)
+            result.checked += 1
+            if (size, digest) != (stored.size, stored.sha256):
+                result.problems.append(f"{stored.key}: sha256 differs from the world's")
+    return result
+
+
 def run(args: argparse.Namespace) -> int:
-    refuse_url_dest(args.dest)
-    check_dest(args.dest, create=True)
+    url = store_dest(args.dest)
+    if url is None:
+        check_dest(args.dest, create=True)
     display = ProgressDisplay(sys.stderr, quiet=args.quiet or args.json, verbose=args.verbose > 0)
     live: dict[str, Any] = {}
 
@@ -151,6 +182,23 @@ def run(args: argparse.Namespace) -> int:
                 limits=api_limits(DEMO_RATE),
                 artifact_hosts=(fake.artifact_origin,),
             )
+            if url is not None:
+                writer = ObjectStoreWriter(url, StoreSettings.from_env())
+                async with client:
+                    store = StoreMirror(
+                        client,
+                        url,
+                        workers=args.parallel,
+                        on_event=on_event,
+                        writer=writer,
+                        artifact_hosts=(fake.artifact_origin,),
+                    )
+                    live["client"], live["mirror"] = client, store
+                    async with store:
+                        await store.run(orgs=[DEMO_ORG])
+                    live["final"] = stats_line(client, store.report)
+                verification = await verify_store_against_world(fake.world, writer, DEMO_ORG)
+                return store.report, verification, fake.violations
             async with client:
                 mirror = Mirror(client, args.dest, workers=args.parallel, on_event=on_event)
                 live["client"], live["mirror"] = client, mirror

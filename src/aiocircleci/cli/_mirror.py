@@ -21,9 +21,10 @@ from typing import Any
 
 import anyio
 
-from .._config import DEFAULT_LIMITS, Limits, from_env
+from .._config import DEFAULT_LIMITS, Limits, StoreSettings, from_env
 from .._http import redact_url
 from .._limiter import Limiter
+from .._objectstore import StoreURL
 from .._redis_limiter import RedisRateLimiter
 from .._selection import Globs, Selection, parse_time
 from .._shard import JOB_INDEX_ENV, Shard, parse_shard
@@ -42,6 +43,7 @@ from ..mirror import (
     MirrorEvent,
     MirrorReport,
     PipelineSelected,
+    StoreMirror,
 )
 from ._common import (
     EXIT_FAILED,
@@ -49,9 +51,9 @@ from ._common import (
     CLIError,
     emit_json,
     make_client,
-    refuse_url_dest,
     require_token,
     run_async,
+    store_dest,
 )
 from ._download import ARTIFACT_HOSTS_ENV
 from ._progress import DisplayMode, ProgressDisplay, format_bytes, print_summary
@@ -82,7 +84,7 @@ def register(
     parser = subparsers.add_parser(
         "mirror",
         parents=parents,
-        help="mirror every artifact of chosen pipelines into a directory",
+        help="mirror every artifact of chosen pipelines into a directory or a bucket",
         description=(
             "Mirror the artifacts of the selected pipelines of the projects SLUG... "
             "(and of every project of --org) into DIR, incrementally."
@@ -95,7 +97,12 @@ def register(
     add(
         "--org", action="append", default=[], metavar="ORG", help="every project of ORG (gh/my-org)"
     )
-    add("--dest", required=True, metavar="DIR", help="destination directory")
+    add(
+        "--dest",
+        required=True,
+        metavar="DEST",
+        help="destination directory, or s3://BUCKET/PREFIX (the cloud extra)",
+    )
     sel = parser.add_argument_group("selection")
     sel.add_argument("--branch", action="append", default=[], help="only this branch (repeatable)")
     sel.add_argument("--since", metavar="WHEN", help="pipelines created at or after WHEN")
@@ -280,8 +287,24 @@ def stats_line(client: Client, report: MirrorReport | None = None) -> str:
     return text
 
 
+def _store_options(args: argparse.Namespace) -> StoreURL | None:
+    """The object-store DEST, if it is one, with the options that only a directory takes refused."""
+    url = store_dest(args.dest)
+    if url is None:
+        return None
+    for flag, given in (
+        ("--dry-run", args.dry_run),
+        ("--verify", args.verify),
+        ("--rebuild-manifest", args.rebuild_manifest),
+        ("--wait-lock", args.wait_lock),
+    ):
+        if given:
+            raise CLIError(f"{flag} applies to a local DEST, not to an object store ({url})")
+    return url
+
+
 def run(args: argparse.Namespace) -> int:
-    refuse_url_dest(args.dest)
+    url = _store_options(args)
     if not args.slugs and not args.org:
         raise CLIError("name at least one project SLUG or --org ORG")
     for slug in args.slugs:
@@ -350,6 +373,8 @@ def run(args: argparse.Namespace) -> int:
                     raise CLIError(
                         f"unknown project {slug}: not found, or the token cannot see it"
                     ) from None
+            if url is not None:
+                return await store_mirror(client, url)
             await anyio.to_thread.run_sync(
                 functools.partial(check_dest, args.dest, create=not args.dry_run)
             )
@@ -369,6 +394,23 @@ def run(args: argparse.Namespace) -> int:
             async with mirror:
                 await mirror.run(args.slugs, orgs=args.org)
             live["final"] = stats_line(client, mirror.report)
+        return mirror.report
+
+    async def store_mirror(client: Client, url: StoreURL) -> MirrorReport:
+        mirror = StoreMirror(
+            client,
+            url,
+            StoreSettings.from_env(),
+            selection=selection,
+            workers=args.parallel,
+            listers=args.listers,
+            artifact_hosts=_artifact_hosts(args),
+            on_event=on_event,
+        )
+        live["client"], live["mirror"] = client, mirror
+        async with mirror:
+            await mirror.run(args.slugs, orgs=args.org)
+        live["final"] = stats_line(client, mirror.report)
         return mirror.report
 
     with display:

@@ -50,6 +50,7 @@ from ._report import (
     PipelineSelected,
     PlannedFile,
 )
+from ._store import StoreMirror
 
 __all__ = [
     "DEFAULT_LISTERS",
@@ -67,6 +68,7 @@ __all__ = [
     "PipelineSelected",
     "PlannedFile",
     "Selection",
+    "StoreMirror",
     "files_on_disk",
     "job_directory",
     "mirror_artifacts",
