@@ -7,15 +7,17 @@ drive it with a fake clock instead of sleeping.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol, runtime_checkable
 
 import anyio
 
+from ._http import origin_of
 from ._ratelimit import AdaptiveRate, TokenBucket
 
-__all__ = ["Limiter", "RateLimiter"]
+__all__ = ["Limiter", "OriginGates", "RateLimiter"]
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -138,3 +140,30 @@ class RateLimiter:
     def __repr__(self) -> str:
         mode = " adaptive" if self._adaptive is not None else ""
         return f"<RateLimiter {self._bucket.rate:g}/s burst={self._bucket.burst}{mode}>"
+
+
+class OriginGates:
+    """One cool-down gate per origin, for hosts we impose no rate on (artifact hosts).
+
+    ``gate_for(url)`` is what ``Sender`` waits on before each hop: a 429 from a
+    host holds every request to that host, and no other.
+    """
+
+    __slots__ = ("_clock", "_gates", "_sleep")
+
+    def __init__(self, *, clock: Clock = time.monotonic, sleep: Sleep = anyio.sleep) -> None:
+        self._clock = clock
+        self._sleep = sleep
+        self._gates: dict[tuple[str, str, int], RateLimiter] = {}
+
+    def gate_for(self, url: str) -> RateLimiter:
+        origin = origin_of(url)
+        gate = self._gates.get(origin)
+        if gate is None:
+            gate = self._gates[origin] = RateLimiter(
+                math.inf, 1, clock=self._clock, sleep=self._sleep
+            )
+        return gate
+
+    def __repr__(self) -> str:
+        return f"<OriginGates {len(self._gates)} origins>"

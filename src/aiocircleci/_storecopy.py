@@ -16,7 +16,6 @@ holds at most (``part_size * (max_concurrency + 1)``).
 
 from __future__ import annotations
 
-import math
 import random
 import time
 from collections.abc import AsyncIterator, Callable
@@ -28,8 +27,8 @@ import anyio
 
 from ._auth import OriginPolicy, Token
 from ._config import DEFAULT_RETRY, DEFAULT_TIMEOUT, Limits, RetryPolicy, Timeout
-from ._http import Request, StreamResponse, Transport, origin_of, redact_url
-from ._limiter import RateLimiter
+from ._http import Request, StreamResponse, Transport, redact_url
+from ._limiter import OriginGates
 from ._objectstore import ObjectStoreWriter, StoredObject
 from ._retry import GiveUp, Outcome, decide
 from ._send import Sender
@@ -141,26 +140,17 @@ class StoreCopier:
             limits=Limits(max_connections_per_host=workers),
             user_agent="aiocircleci-download",
         )
-        self._gates: dict[tuple[str, str, int], RateLimiter] = {}
+        # One gate per origin, so that a 429 from a host holds every copy from it.
+        self._gates = OriginGates(clock=self._clock, sleep=self._sleep)
         self._sender = Sender(
             self._transport,
             token=token,
             policy=policy,
             # Byte counts must be the stored bytes.
             headers={"Accept-Encoding": "identity"},
-            gate_for=self._gate,
+            gate_for=self._gates.gate_for,
             clock=clock,
         )
-
-    def _gate(self, url: str) -> RateLimiter:
-        # One gate per origin, so that a 429 from a host holds every copy from it.
-        origin = origin_of(url)
-        gate = self._gates.get(origin)
-        if gate is None:
-            gate = self._gates[origin] = RateLimiter(
-                math.inf, 1, clock=self._clock, sleep=self._sleep
-            )
-        return gate
 
     async def __aenter__(self) -> Self:
         return self
