@@ -336,5 +336,14 @@ class PartFile:
         self.validator = None
 
     def _unlink(self, name: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
+        try:
             os.unlink(name, dir_fd=self._dir)
+        except FileNotFoundError:
+            pass
+        except (IsADirectoryError, PermissionError) as exc:
+            # A directory planted at NAME.part.meta: this file's failure, not the disk's.
+            found = self._lstat(name)
+            if found is None or not stat.S_ISDIR(found.st_mode):
+                raise
+            where = "the file's .part.meta name" if name.endswith(META) else f"{name}"
+            raise self._refuse(Kind.DIRECTORY, where) from exc
