@@ -142,3 +142,31 @@ async def test_a_symlink_planted_at_part_meta_is_replaced_never_followed(
     assert outside.read_bytes() == b"not yours"
     assert (dest / name).read_bytes() == BODIES[name]
     assert sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file()) == [name]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("plant", "reason"),
+    [
+        ("dir", "a directory stands at the file's name"),
+        ("link-file", "a symlink stands at the file's name"),
+        ("link-dangling", "a symlink stands at the file's name"),
+    ],
+)
+async def test_something_else_at_a_final_name_is_that_files_failure_never_complete(
+    plant: str, reason: str, tmp_path: Path
+) -> None:
+    dest, outside = tmp_path / "dest", tmp_path / "outside"
+    (outside / "elsewhere").mkdir(parents=True)
+    (outside / "secret.txt").write_bytes(b"not yours")
+    dest.mkdir()
+    _plant(dest, outside, "a.txt", plant)
+    async with _serve(_app()) as base:
+        requests = [DownloadRequest(f"{base}/{rel}", rel) for rel in ("a.txt", "d/e/c.txt")]
+        for overwrite in (False, True):
+            report = await download_all(requests, dest, overwrite=overwrite)
+            assert [(r.path, r.reason) for r in report.failed] == [("a.txt", reason)]
+            assert report.files_skipped == 0
+            assert (dest / "d/e/c.txt").read_bytes() == BODIES["d/e/c.txt"]
+    assert (outside / "secret.txt").read_bytes() == b"not yours"
+    assert not (dest / "a.txt.part").exists()
