@@ -53,10 +53,11 @@ from .._fs import DestDir
 from .._http import Transport, origin_of, redact_url
 from .._limiter import RateLimiter
 from .._lock import new_run_id
-from .._paths import PathClaims, safe_relpath
+from .._paths import safe_relpath
 from .._send import Sender
 from .._transport import AiohttpTransport
 from ..errors import APIError, DiskError, DownloadError, TransportError, UnsafePath
+from ._claims import DiskClaims
 from ._file import CLOSE_TIMEOUT, FileDownload
 from ._partfile import Opener, nofollow_opener
 from ._values import (
@@ -114,8 +115,9 @@ class Downloader:
     per host (default: ``workers``). ``in_flight`` may be a shared
     ``CapacityLimiter`` bounding downloads across downloaders. ``max_open_files``
     (default: ``workers``) sizes both the open-file budget and the thread pool.
-    ``claim_paths=False`` trusts the caller to send distinct paths (no run-long
-    record of every path, for runs too long to hold one).
+    Two requests for one path land under distinct names (``report~2.xml``); the
+    claims that decide it are kept in a temporary SQLite file, not in memory.
+    ``claim_paths=False`` trusts the caller to send distinct paths.
     ``overwrite`` downloads files that already exist complete. ``opener`` opens
     files relative to a directory descriptor (``(name, flags, dir_fd) -> fd``,
     like ``os.open``; the default refuses symlinks), a hook for unusual file
@@ -209,9 +211,10 @@ class Downloader:
             slot_for=self._host_slot,
             clock=clock,
         )
-        # Claims hold every path of the run; a caller that hands out distinct paths
-        # itself (the mirror, per job directory) turns them off to keep memory flat.
-        self._claims = PathClaims() if claim_paths else None
+        # Claims hold every path of the run, on disk (memory stays flat); a caller that
+        # hands out distinct paths itself (the mirror, per job directory) turns them off.
+        self._claim_paths = claim_paths
+        self._claims: DiskClaims | None = None
         self.report = DownloadReport()
         self._executor: ThreadPoolExecutor | None = None
         self._send: MemoryObjectSendStream[tuple[DownloadRequest, PurePosixPath]] | None = None
@@ -261,6 +264,8 @@ class Downloader:
             root.close()
             raise DiskError(f"the destination {self.dest} is not a writable directory")
         self._root = root
+        if self._claim_paths:
+            self._claims = DiskClaims()
         self._started = self._clock()
         self._executor = ThreadPoolExecutor(
             max_workers=self._open_files, thread_name_prefix="aiocircleci-files"
@@ -297,6 +302,8 @@ class Downloader:
                 self._executor.shutdown(wait=True, cancel_futures=True)
             if self._root is not None:
                 self._root.close()
+            if self._claims is not None:
+                self._claims.close()
             self.report.seconds = self._clock() - self._started
         if self._fatal is not None:
             raise self._fatal
