@@ -10,6 +10,7 @@ only ``Range`` / ``If-Range``.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Final
 
 import anyio
@@ -49,13 +50,12 @@ class _Expired(Exception):
     """The pre-signed storage URL answered 403: fetch a new one via the artifact URL."""
 
 
-def _validator(headers: object) -> str | None:
-    get = getattr(headers, "get")  # noqa: B009 - any mapping of headers
-    etag: str | None = get("ETag")
+def _validator(headers: Mapping[str, str]) -> str | None:
+    """What ``If-Range`` sends back: a strong ETag, else Last-Modified."""
+    etag = headers.get("ETag")
     if etag and not etag.startswith("W/"):
         return etag
-    modified: str | None = get("Last-Modified")
-    return modified or None
+    return headers.get("Last-Modified") or None
 
 
 class FileDownload:
