@@ -95,8 +95,12 @@ def test_one_send_path_puts_requests_on_the_wire_and_places_the_token() -> None:
 
 
 def test_the_downloader_builds_no_requests_of_its_own() -> None:
-    tree = _client_side_sources()["download.py"]
-    imports = _modules("download.py")["download.py"]
+    sources = _client_side_sources()
+    tree = ast.Module(
+        body=[n for name, t in sources.items() if name.startswith("download/") for n in t.body],
+        type_ignores=[],
+    )
+    imports = set().union(*_modules("download").values())
     # It sends through Sender.open, and adds only Range / If-Range and its body handling.
     assert _calls_to(tree, "open") >= 1
     assert "aiocircleci._send.Sender" in imports
@@ -126,7 +130,7 @@ def test_api_calls_and_downloads_ask_one_retry_decision() -> None:
     askers = {name for name, tree in sources.items() if _calls_to(tree, "decide")}
     # The segmented fetcher retries each segment on its own, and the store copier
     # each object, by the same decision.
-    assert askers == {"_requester.py", "download.py", "_segments.py", "_storecopy.py"}
+    assert askers == {"_requester.py", "download/_file.py", "_segments.py", "_storecopy.py"}
     backoff = {name for name, tree in sources.items() if _calls_to(tree, "backoff_delay")}
     assert backoff == {"_retry.py"}
 
@@ -158,7 +162,7 @@ def test_lower_layers_never_import_higher_ones() -> None:
             "aiocircleci._transport",
         ),
         "client.py": ("aiocircleci.download", "aiocircleci.mirror", "aiocircleci.cli"),
-        "download.py": ("aiocircleci.mirror", "aiocircleci.cli", "aiocircleci.testing"),
+        "download/": ("aiocircleci.mirror", "aiocircleci.cli", "aiocircleci.testing"),
         "mirror/": ("aiocircleci.cli", "aiocircleci.testing"),
     }
     modules = _modules()
@@ -214,8 +218,15 @@ def test_the_environment_is_read_in_one_place_and_defaults_are_written_once() ->
         assert holders == {"_config.py"}, literal
 
 
-def test_the_mirror_package_keeps_its_modules_reviewable() -> None:
-    # One job per module, none longer than about 500 lines (the download side follows).
-    for path in sorted((PACKAGE / "mirror").glob("*.py")):
-        lines = len(path.read_text(encoding="utf-8").splitlines())
-        assert lines <= 500, f"mirror/{path.name} has {lines} lines"
+def test_the_mirror_and_download_packages_keep_their_modules_reviewable() -> None:
+    # One job per module, none longer than about 500 lines.
+    for package in ("mirror", "download"):
+        for path in sorted((PACKAGE / package).glob("*.py")):
+            lines = len(path.read_text(encoding="utf-8").splitlines())
+            assert lines <= 500, f"{package}/{path.name} has {lines} lines"
+
+
+def test_response_classification_is_pure() -> None:
+    # What a response means is decided without the disk, the network or the clock.
+    imports = _modules("download", "_classify.py")["download/_classify.py"]
+    assert not [i for i in imports if i.startswith(("aiocircleci", "anyio", "asyncio", "os"))]

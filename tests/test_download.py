@@ -332,12 +332,14 @@ async def test_full_disk_ends_the_run_with_one_disk_error_and_no_partial_file(
 ) -> None:
     opened = 0
 
-    def full_after_three(path: str, flags: int) -> int:
+    def full_after_three(name: str, flags: int, dir_fd: int) -> int:
         nonlocal opened
+        if not name.endswith(".part"):
+            return nofollow_opener(name, flags, dir_fd)
         opened += 1
         if opened > 3:
             return os.open("/dev/full", os.O_WRONLY)  # every write: ENOSPC
-        return nofollow_opener(path, flags)
+        return nofollow_opener(name, flags, dir_fd)
 
     async def handler(request: web.Request) -> web.Response:
         return web.Response(body=SMALL if request.path.startswith("/s") else BODY)

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aiocircleci._paths import MAX_NAME_BYTES, PathClaims, resolve_inside, safe_relpath
+from aiocircleci.download._claims import DiskClaims
 from aiocircleci.errors import UnsafePath
 
 
@@ -117,3 +118,28 @@ def test_no_untrusted_path_ever_resolves_outside_destination(raw: str) -> None:
     joined = os.path.normpath(dest.joinpath(*rel.parts))
     assert joined.startswith(str(dest) + os.sep)
     assert all(len(p.encode()) <= MAX_NAME_BYTES for p in rel.parts)
+
+
+@given(
+    paths=st.lists(
+        st.lists(
+            st.sampled_from(["a", "A", "b", "a.part", "x.txt", "X.TXT", "x.txt.part"]),
+            min_size=1,
+            max_size=3,
+        ).map("/".join),
+        max_size=12,
+    ),
+    fold_case=st.booleans(),
+)
+def test_claims_kept_on_disk_give_the_same_names_as_claims_in_memory(
+    paths: list[str], fold_case: bool
+) -> None:
+    memory = PathClaims(fold_case=fold_case)
+    disk = DiskClaims(fold_case=fold_case)
+    try:
+        for raw in paths:
+            rel = safe_relpath(raw)
+            assert disk.claim(rel) == memory.claim(rel)
+        assert len(disk) == len(memory)
+    finally:
+        disk.close()

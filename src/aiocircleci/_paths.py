@@ -27,6 +27,7 @@ import os
 import re
 import unicodedata
 from pathlib import Path, PurePosixPath
+from typing import Protocol
 
 from .errors import UnsafePath
 
@@ -34,6 +35,7 @@ __all__ = [
     "MAX_NAME_BYTES",
     "MAX_PATH_BYTES",
     "RESERVED_SUFFIXES",
+    "KeySet",
     "PathClaims",
     "resolve_inside",
     "safe_relpath",
@@ -123,6 +125,16 @@ def resolve_inside(dest: str | os.PathLike[str], rel: PurePosixPath) -> Path:
     return parent / target.name
 
 
+class KeySet(Protocol):
+    """What ``PathClaims`` keeps its claims in: a ``set[str]``, or a store on disk."""
+
+    def __contains__(self, key: object, /) -> bool: ...
+
+    def __len__(self) -> int: ...
+
+    def add(self, key: str, /) -> None: ...
+
+
 def _key(rel: PurePosixPath, fold_case: bool) -> str:
     text = str(rel)
     return text.casefold() if fold_case else text
@@ -149,10 +161,17 @@ class PathClaims:
 
     __slots__ = ("_dirs", "_files", "_fold_case")
 
-    def __init__(self, *, fold_case: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        fold_case: bool = False,
+        files: KeySet | None = None,
+        dirs: KeySet | None = None,
+    ) -> None:
         self._fold_case = fold_case
-        self._files: set[str] = set()
-        self._dirs: set[str] = set()
+        # Sets by default; a caller with more paths than memory passes its own store.
+        self._files: KeySet = set() if files is None else files
+        self._dirs: KeySet = set() if dirs is None else dirs
 
     def __len__(self) -> int:
         return len(self._files)

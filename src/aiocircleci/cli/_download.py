@@ -137,8 +137,10 @@ def run(args: argparse.Namespace) -> int:
     invalid: list[FileResult] = []
 
     async def main() -> Downloader:
+        lock = DestLock(args.dest, wait=args.wait_lock)
         downloader = Downloader(
             args.dest,
+            run_id=lock.run_id,
             token=token,
             policy=policy,
             workers=args.jobs,
@@ -147,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
             keep_results=bool(args.json),
         )
         # One writer per DEST: a second run would share (and corrupt) our .part files.
-        async with DestLock(args.dest, wait=args.wait_lock), downloader:
+        async with lock, downloader:
             async for line in _lines(source):
                 url = line.strip()
                 if not url or url.startswith("#"):

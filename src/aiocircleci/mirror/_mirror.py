@@ -173,6 +173,7 @@ class Mirror:
                     subscribers=[self._on_download],
                     keep_results=False,
                     claim_paths=False,  # _entries made paths distinct per job directory
+                    run_id=self._lock.run_id,  # names this run in .part.meta
                     **self._downloader_options,
                 )
                 self._downloader = await stack.enter_async_context(downloader)
