@@ -12,7 +12,7 @@ requested again.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
 from contextlib import aclosing
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -47,7 +47,7 @@ from ._report import MirrorEvent, MirrorReport, PipelineSelected
 if TYPE_CHECKING:
     from ..client import Client
 
-__all__ = ["FATAL", "Lister", "org_slug"]
+__all__ = ["FATAL", "Lister", "org_slug", "targets"]
 
 FATAL = (Unauthorized, Forbidden, ConfigurationError, DiskError)
 _JOBS = msgspec.json.Decoder(list[Job])
@@ -79,6 +79,22 @@ class Lister:
         self._emit = emit
         self._listing_failed = listing_failed
         self._pipelines_seen: set[str] = set()
+
+    async def for_each_job(
+        self,
+        projects: list[ProjectSlug],
+        orgs: list[str],
+        since: datetime | None,
+        until: datetime | None,
+        job: Callable[[JobWork], Awaitable[None]],
+    ) -> None:
+        """List the selection and await ``job`` for each selected job, ``listers`` at a time."""
+        jobs_send, jobs_receive = anyio.create_memory_object_stream[JobWork](2 * self._listers)
+        async with anyio.create_task_group() as tg:
+            with jobs_receive:
+                self.start(tg, projects, orgs, since, until, jobs_send)
+                for _ in range(self._listers):
+                    tg.start_soon(_each, jobs_receive.clone(), job)
 
     def start(
         self,
@@ -311,6 +327,35 @@ class Lister:
 
 def _artifacts_key(work: JobWork) -> str:
     return f"artifacts:{work.slug}:{work.number}"
+
+
+async def _each(
+    receive: MemoryObjectReceiveStream[JobWork], job: Callable[[JobWork], Awaitable[None]]
+) -> None:
+    with receive:
+        async for work in receive:
+            await job(work)
+
+
+def targets(
+    slugs: Iterable[str | ProjectSlug], orgs: Iterable[str], selection: Selection
+) -> tuple[list[ProjectSlug], list[str]]:
+    """The projects and organizations a run names, checked before any request.
+
+    Raises ``ValueError`` for a malformed slug, for nothing named, and for
+    pipeline numbers asked of an organization.
+    """
+    if isinstance(slugs, str | ProjectSlug):
+        slugs = [slugs]
+    if isinstance(orgs, str):
+        orgs = [orgs]
+    projects = list(dict.fromkeys(ProjectSlug.parse(s) for s in slugs))
+    org_slugs = list(dict.fromkeys(org_slug(o) for o in orgs))
+    if not projects and not org_slugs:
+        raise ValueError("nothing to mirror: name a project slug or an organization")
+    if selection.pipeline_numbers and org_slugs:
+        raise ValueError("pipeline numbers need project slugs, not an organization")
+    return projects, org_slugs
 
 
 def org_slug(org: str) -> str:

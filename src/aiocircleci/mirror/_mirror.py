@@ -9,6 +9,7 @@ in flight are held in memory.
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
 import time
@@ -20,7 +21,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Self
 
 import anyio
-from anyio.streams.memory import MemoryObjectReceiveStream
 
 from .._fs import DestDir, Kind, describe_kind
 from .._http import redact_url
@@ -41,7 +41,7 @@ from ..download import (
 )
 from ..errors import CircleCIError, DiskError, UnsafePath
 from ._layout import files_on_disk
-from ._listing import FATAL, Lister, org_slug
+from ._listing import FATAL, Lister, targets
 from ._planning import Entry, JobWork, State, claim_entries, file_state, job_base, url_problem
 from ._report import (
     FilePlanned,
@@ -237,21 +237,11 @@ class Mirror:
         and the API's error when a project or organization is unknown (``NotFound``)
         or the token is refused. Other failed listings are reported, not raised.
         """
-        if isinstance(slugs, str | ProjectSlug):
-            slugs = [slugs]
-        if isinstance(orgs, str):
-            orgs = [orgs]
-        projects = list(dict.fromkeys(ProjectSlug.parse(s) for s in slugs))
-        org_slugs = list(dict.fromkeys(org_slug(o) for o in orgs))
-        if not projects and not org_slugs:
-            raise ValueError("nothing to mirror: name a project slug or an organization")
-        selection = self.selection
-        if selection.pipeline_numbers and org_slugs:
-            raise ValueError("pipeline numbers need project slugs, not an organization")
-        since, until = selection.window(self._now())
+        projects, org_slugs = targets(slugs, orgs, self.selection)
+        since, until = self.selection.window(self._now())
         lister = Lister(
             self.client,
-            selection,
+            self.selection,
             self.manifest,
             self.report,
             listers=self._listers,
@@ -259,22 +249,12 @@ class Mirror:
             emit=self._emit,
             listing_failed=self._listing_failed,
         )
-        jobs_send, jobs_receive = anyio.create_memory_object_stream[JobWork](2 * self._listers)
-        async with anyio.create_task_group() as tg:
-            with jobs_receive:
-                lister.start(tg, projects, org_slugs, since, until, jobs_send)
-                for _ in range(self._listers):
-                    tg.start_soon(self._job_worker, lister, jobs_receive.clone())
+        await lister.for_each_job(
+            projects, org_slugs, since, until, functools.partial(self._job, lister)
+        )
         return self.report
 
     # -- each job: plan its files, then skip, fail or download each
-
-    async def _job_worker(
-        self, lister: Lister, receive: MemoryObjectReceiveStream[JobWork]
-    ) -> None:
-        with receive:
-            async for work in receive:
-                await self._job(lister, work)
 
     async def _job(self, lister: Lister, work: JobWork) -> None:
         self._emit(JobSelected(work.pipeline, work.workflow, work.job))

@@ -25,6 +25,7 @@ no body and is deleted when the run ends.
 
 from __future__ import annotations
 
+import functools
 import tempfile
 import time
 from collections.abc import Callable, Iterable
@@ -34,7 +35,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
 import anyio
-from anyio.streams.memory import MemoryObjectReceiveStream
 
 from .._config import StoreSettings
 from .._http import redact_url
@@ -53,7 +53,7 @@ from ..download import (
     FileStatus,
 )
 from ..errors import CircleCIError, UnsafePath
-from ._listing import FATAL, Lister, org_slug
+from ._listing import FATAL, Lister, targets
 from ._mirror import DEFAULT_LISTERS, DEFAULT_WORKERS
 from ._planning import Entry, JobWork, claim_entries, job_base, url_problem
 from ._report import JobSelected, ListingFailed, ListingFailure, MirrorEvent, MirrorReport, OnEvent
@@ -175,21 +175,11 @@ class StoreMirror:
         (as ``Mirror.run``); each job's copies and manifest are done when it returns."""
         if self._manifest is None:
             raise RuntimeError("use the StoreMirror as an async context manager")
-        if isinstance(slugs, str | ProjectSlug):
-            slugs = [slugs]
-        if isinstance(orgs, str):
-            orgs = [orgs]
-        projects = list(dict.fromkeys(ProjectSlug.parse(s) for s in slugs))
-        org_slugs = list(dict.fromkeys(org_slug(o) for o in orgs))
-        if not projects and not org_slugs:
-            raise ValueError("nothing to mirror: name a project slug or an organization")
-        selection = self.selection
-        if selection.pipeline_numbers and org_slugs:
-            raise ValueError("pipeline numbers need project slugs, not an organization")
-        since, until = selection.window(self._now())
+        projects, org_slugs = targets(slugs, orgs, self.selection)
+        since, until = self.selection.window(self._now())
         lister = Lister(
             self.client,
-            selection,
+            self.selection,
             self._manifest,
             self.report,
             listers=self._listers,
@@ -197,20 +187,10 @@ class StoreMirror:
             emit=self._emit,
             listing_failed=self._listing_failed,
         )
-        jobs_send, jobs_receive = anyio.create_memory_object_stream[JobWork](2 * self._listers)
-        async with anyio.create_task_group() as tg:
-            with jobs_receive:
-                lister.start(tg, projects, org_slugs, since, until, jobs_send)
-                for _ in range(self._listers):
-                    tg.start_soon(self._job_worker, lister, jobs_receive.clone())
+        await lister.for_each_job(
+            projects, org_slugs, since, until, functools.partial(self._job, lister)
+        )
         return self.report
-
-    async def _job_worker(
-        self, lister: Lister, receive: MemoryObjectReceiveStream[JobWork]
-    ) -> None:
-        with receive:
-            async for work in receive:
-                await self._job(lister, work)
 
     async def _job(self, lister: Lister, work: JobWork) -> None:
         self._emit(JobSelected(work.pipeline, work.workflow, work.job))
