@@ -182,6 +182,34 @@ async def test_a_run_cancelled_midway_is_resumed_segment_by_segment(tmp_path: Pa
     ]
 
 
+async def test_a_part_cut_short_after_a_crash_is_fetched_again_whole(tmp_path: Path) -> None:
+    async with FakeCircleCI(seed=58, config=WORLD) as fake:
+        artifact = _large(fake)[0]
+        received = 0
+
+        with anyio.CancelScope() as scope:
+
+            def cancel_halfway(event: DownloadEvent) -> None:
+                nonlocal received
+                if isinstance(event, DownloadProgress):
+                    received += event.delta
+                    if received >= SIZE // 2:
+                        scope.cancel()
+
+            await _download(fake, tmp_path, [artifact], subscribers=[cancel_halfway])
+        meta = json.loads((tmp_path / "big0.bin.part.meta").read_bytes())
+        assert SegmentRecord(**meta["segments"]).done_for(SIZE, SEGMENT)
+        # The .part no longer has the size its record was kept for: nothing in it is trusted.
+        os.truncate(tmp_path / "big0.bin.part", SIZE - 1)
+        fake.clear_requests()
+
+        report = await _download(fake, tmp_path, [artifact])
+        rerun = await _storage_log(fake, len(PLAN))
+    assert report.ok, report.failed
+    assert _sha(tmp_path / "big0.bin") == artifact.sha256
+    assert sorted(_range(r) for r in rerun) == [(s.start, s.end) for s in PLAN]
+
+
 async def test_a_killed_cli_run_resumes_only_unfinished_segments(tmp_path: Path) -> None:
     """``aiocircleci download`` killed with SIGKILL mid-file, then run again."""
     async with FakeCircleCI(seed=54, config=WORLD, faults="storage:latency=150#5+") as fake:

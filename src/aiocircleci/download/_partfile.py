@@ -257,10 +257,12 @@ class PartFile:
             # Pre-sized, with holes: only the segments the record names are trusted,
             # and they are hashed when the download goes on (offset stays 0).
             try:
-                self.segments = msgspec.convert(meta["segments"], SegmentRecord)
+                record = msgspec.convert(meta["segments"], SegmentRecord)
             except msgspec.ValidationError:
                 return
-            self.validator = validator
+            if record.total != size:
+                return  # not the pre-sized file the record was kept for
+            self.segments, self.validator = record, validator
             return
         digest = hashlib.sha256()
         position = 0
