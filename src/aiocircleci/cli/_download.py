@@ -10,6 +10,7 @@ artifact URL redirects to.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from collections.abc import AsyncIterator
@@ -22,7 +23,14 @@ from .._auth import OriginPolicy
 from .._config import ARTIFACT_HOSTS_ENV
 from .._http import redact_url
 from .._lock import DestLock
-from ..download import Downloader, DownloadRequest, FileResult, FileStatus
+from ..download import (
+    DEFAULT_SEGMENTS,
+    Downloader,
+    DownloadRequest,
+    FileResult,
+    FileStatus,
+    SegmentConfig,
+)
 from ..errors import DownloadError
 from ._common import (
     EXIT_FAILED,
@@ -75,7 +83,63 @@ def register(
             f"or an https host glob; also ${ARTIFACT_HOSTS_ENV} (comma-separated)"
         ),
     )
+    parser.add_argument(
+        "--segment-size",
+        default=None,
+        metavar="SIZE",
+        help=(
+            "fetch files larger than --segment-threshold as ranges of SIZE bytes over several "
+            "connections (K/M/G suffixes; default: 16M)"
+        ),
+    )
+    parser.add_argument(
+        "--segment-threshold",
+        default=None,
+        metavar="SIZE",
+        help="smallest file fetched as ranges (default: 32M)",
+    )
+    parser.add_argument(
+        "--segment-connections",
+        type=int,
+        default=None,
+        metavar="N",
+        help="connections for ranges across all files (default: 32)",
+    )
+    parser.add_argument("--no-segments", action="store_true", help="fetch every file as one stream")
     parser.set_defaults(func=run)
+
+
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+
+
+def _size(option: str, text: str) -> int:
+    """``4096``, ``64K``, ``16M``, ``1G`` (binary units) as bytes."""
+    value = text.strip().upper().removesuffix("IB").removesuffix("B")
+    unit = value[-1:] if value[-1:] in _UNITS else ""
+    number = value[: len(value) - len(unit)]
+    if not number.isdigit():
+        raise CLIError(f"{option} takes a size such as 65536, 64K or 16M, not {text!r}")
+    return int(number) * _UNITS[unit]
+
+
+def segment_config(args: argparse.Namespace) -> SegmentConfig | None:
+    """The segmented-download settings the options ask for (``None``: off)."""
+    if args.no_segments:
+        return None
+    config = DEFAULT_SEGMENTS
+    changes: dict[str, int] = {}
+    if args.segment_size is not None:
+        changes["segment_size"] = _size("--segment-size", args.segment_size)
+    if args.segment_threshold is not None:
+        changes["threshold"] = _size("--segment-threshold", args.segment_threshold)
+    if args.segment_connections is not None:
+        changes["max_connections"] = args.segment_connections
+    if not changes:
+        return config
+    try:
+        return dataclasses.replace(config, **changes)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
 
 
 def _policy(args: argparse.Namespace) -> OriginPolicy:
@@ -132,6 +196,7 @@ def run(args: argparse.Namespace) -> int:
     _check_dest(args.dest)
     token = load_token(args)
     policy = _policy(args)
+    segments = segment_config(args)
     source = _open_input(args.input)
     display = ProgressDisplay(sys.stderr, quiet=args.quiet or args.json, verbose=args.verbose > 0)
     invalid: list[FileResult] = []
@@ -147,6 +212,7 @@ def run(args: argparse.Namespace) -> int:
             overwrite=args.overwrite,
             subscribers=[display],
             keep_results=bool(args.json),
+            segments=segments,
         )
         # One writer per DEST: a second run would share (and corrupt) our .part files.
         async with lock, downloader:

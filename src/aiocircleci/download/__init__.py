@@ -16,11 +16,14 @@ The package, one job per module:
   the offset and publishing, every operation through DEST's directory
   descriptors without following a symlink;
 - ``_file``: ``FileDownload``, one file's loop (ask, stream, retry) on top of both;
+- ``_segmented``: a large file as ranges over several connections
+  (``_segments.fetch_segments``) into its ``PartFile``, resumable segment by segment;
 - ``_downloader``: ``Downloader``, the queue, workers and budgets.
 """
 
 from __future__ import annotations
 
+from .._segments import DEFAULT_SEGMENTS, SegmentConfig
 from .._send import MAX_REDIRECTS
 from ._classify import Complete, Fail, Restart, Resume, classify_response
 from ._downloader import DEFAULT_CHUNK_SIZE, DEFAULT_WORKERS, Downloader, download_all
@@ -42,6 +45,7 @@ from ._values import (
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
+    "DEFAULT_SEGMENTS",
     "DEFAULT_WORKERS",
     "MAX_REDIRECTS",
     "MAX_REFETCHES",
@@ -64,6 +68,7 @@ __all__ = [
     "PartInUse",
     "Restart",
     "Resume",
+    "SegmentConfig",
     "classify_response",
     "download_all",
     "nofollow_opener",

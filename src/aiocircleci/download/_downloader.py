@@ -53,6 +53,7 @@ from .._http import Transport, origin_of, redact_url
 from .._limiter import OriginGates
 from .._lock import new_run_id
 from .._paths import safe_relpath
+from .._segments import DEFAULT_SEGMENTS, SegmentConfig
 from .._send import Sender
 from .._transport import AiohttpTransport
 from ..errors import APIError, DiskError, DownloadError, TransportError, UnsafePath
@@ -132,6 +133,12 @@ class Downloader:
     ``dest`` is reached through directory descriptors without following a
     symlink (``_fs.DestDir``); something other than a regular file at a final
     name is that file's failure.
+
+    ``segments`` splits a large file into ranges fetched over several
+    connections when its server answers ``Accept-Ranges: bytes`` and a length
+    above ``segments.threshold`` (``None``: every file is one stream). Its
+    ``max_connections`` caps the segment connections of the whole run; the
+    ``.part.meta`` records finished segments, so a later run resumes only the rest.
     """
 
     def __init__(
@@ -161,6 +168,7 @@ class Downloader:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         transport: Transport | None = None,
+        segments: SegmentConfig | None = DEFAULT_SEGMENTS,
     ) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
@@ -170,10 +178,18 @@ class Downloader:
         self._workers = workers
         per_host = max_connections_per_host or workers
         self._per_host = per_host
+        self._segments = segments
+        # One cap on segment connections across every file of the run.
+        self._segment_slots = (
+            anyio.CapacityLimiter(segments.max_connections) if segments is not None else None
+        )
+        pool = per_host
+        if segments is not None and max_connections_per_host is None:
+            pool = max(per_host, segments.max_connections)
         self._transport: Transport = transport or AiohttpTransport(
             session,
             timeout=timeout,
-            limits=Limits(max_connections_per_host=per_host),
+            limits=Limits(max_connections_per_host=pool),
             user_agent="aiocircleci-download",
         )
         self._open_files = max_open_files or workers

@@ -17,6 +17,7 @@ import anyio
 
 from .._http import Request, StreamResponse, redact_url
 from .._retry import GiveUp, Outcome, decide
+from .._segments import RangeNotHonoured, SegmentURLExpired
 from ..errors import (
     APIError,
     ChecksumMismatch,
@@ -29,6 +30,7 @@ from ..errors import (
 )
 from ._classify import Complete, Fail, Restart, Resume, classify_response
 from ._partfile import PartFile
+from ._segmented import fetch_segmented
 from ._values import DownloadProgress, DownloadRequest, DownloadStarted, FileResult, FileStatus
 
 if TYPE_CHECKING:
@@ -61,7 +63,18 @@ def _validator(headers: Mapping[str, str]) -> str | None:
 class FileDownload:
     """The state of one file while it downloads: its ``PartFile``, received offset, attempts."""
 
-    __slots__ = ("attempts", "dl", "offset", "part", "pending", "rel", "request", "started", "url")
+    __slots__ = (
+        "attempts",
+        "dl",
+        "offset",
+        "part",
+        "pending",
+        "rel",
+        "request",
+        "segmented",
+        "started",
+        "url",
+    )
 
     def __init__(self, dl: Downloader, request: DownloadRequest, rel: str) -> None:
         self.dl = dl
@@ -73,6 +86,8 @@ class FileDownload:
         self.attempts = 0
         self.started = False
         self.url = request.url  # the URL that answered last (a 429 cools its origin)
+        # False once the server answered a range with the whole body: one stream then.
+        self.segmented = dl._segments is not None
 
     def __repr__(self) -> str:
         return f"<FileDownload {self.rel!r} offset={self.offset} attempts={self.attempts}>"
@@ -155,7 +170,8 @@ class FileDownload:
             self.attempts += 1
             try:
                 return await self._fetch()
-            except _Expired:
+            except (_Expired, SegmentURLExpired):
+                # Segments already on disk stay done (the part's record): only the rest follows.
                 refetches += 1
                 if refetches > MAX_REFETCHES:
                     return self.failed(
@@ -165,6 +181,11 @@ class FileDownload:
                             path=self.rel,
                         )
                     )
+                continue
+            except RangeNotHonoured:
+                # The server ignores ranges (or the file changed): one stream from byte 0.
+                self.segmented = False
+                await self._restart()
                 continue
             except _Restart:
                 await self._restart()
@@ -228,12 +249,46 @@ class FileDownload:
                 raise _Expired
             if resp.status == 401 and exchange.token_withheld:
                 raise TokenNotSent(redact_url(resp.url, origin_only=True), url=redact_url(resp.url))
-            return await self._receive(resp, resp.url)
+            signed = exchange.redirects > 0
+            if not self._segments_apply(resp):
+                return await self._receive(resp, resp.url)
+            total = int(resp.headers["Content-Length"])
+            validator = _validator(resp.headers)
+            # The rest comes as ranges over other connections: this one is not read.
+            resp.close()
+        return await self._segmented(resp.url, total, validator, signed=signed)
+
+    def _segments_apply(self, resp: StreamResponse) -> bool:
+        """A fresh 200 that offers ranges, of a length above the threshold."""
+        config = self.dl._segments
+        if config is None or not self.segmented or self.offset > 0 or resp.status != 200:
+            return False
+        length = resp.headers.get("Content-Length")
+        if length is None or not length.isdigit():
+            return False
+        total = int(length)
+        if self.request.size is not None and total != self.request.size:
+            return False  # the one-stream path reports it
+        return config.applies(total, accept_ranges=resp.headers.get("Accept-Ranges"))
+
+    async def _segmented(
+        self, url: str, total: int, validator: str | None, *, signed: bool
+    ) -> FileResult:
+        """Fetch the file as ranges (``fetch_segmented``), then verify and publish."""
+        assert self.part is not None
+        await fetch_segmented(self, url, total, validator, signed=signed)
+        self.offset = total
+        self._verify(total)
+        await self.dl._thread(self.part.publish)
+        return self._done()
 
     async def _receive(self, resp: StreamResponse, url: str) -> FileResult:
         dl, request, part = self.dl, self.request, self.part
         assert part is not None
         status = resp.status
+        if part.segments is not None:
+            # A segmented .part (holes between segments) is no prefix to resume as one stream.
+            await self._restart()
         verdict = classify_response(status, resp.headers, self.offset)
         if isinstance(verdict, Complete):
             return await self._complete(verdict.total)

@@ -14,8 +14,9 @@ the ``.part`` locked fails that file (``PartInUse``) and never touches it; a
 This holds with or without the DEST lock: the CLI and the mirror take the DEST
 lock and pass its run id; a library ``Downloader`` without it gets a fresh id.
 
-``.part.meta`` is a small JSON document (``{"run", "validator", "total"}``), so
-more can be recorded later (segments done); ``write_at`` writes at any offset.
+``.part.meta`` is a small JSON document (``{"run", "validator", "total"}``); a
+segmented download adds ``segments`` (a ``SegmentRecord``: which ranges are on
+disk), writes them with ``write_at`` into a ``.part`` pre-sized by ``presize``.
 Blocking calls: the per-file loop runs the slow ones on its thread pool.
 """
 
@@ -31,8 +32,11 @@ import stat
 from collections.abc import Callable
 from typing import Any, Final
 
+import msgspec
+
 from .._fs import DestDir, Kind, describe_kind
 from .._fs import _kind_of as _kind
+from .._segments import SegmentRecord
 from ..errors import DownloadError, UnsafePath
 
 __all__ = ["Opener", "PartFile", "PartInUse", "nofollow_opener"]
@@ -83,6 +87,7 @@ class PartFile:
         "rel",
         "root",
         "run_id",
+        "segments",
         "validator",
     )
 
@@ -100,6 +105,8 @@ class PartFile:
         self.offset = 0
         self.digest: Any = hashlib.sha256()
         self.validator: str | None = None
+        # Which segments of a segmented download are on disk (kept in the meta).
+        self.segments: SegmentRecord | None = None
 
     def __repr__(self) -> str:
         return f"<PartFile {self.rel!r} offset={self.offset} run={self.run_id}>"
@@ -246,6 +253,17 @@ class PartFile:
         size = os.fstat(fd).st_size
         if not isinstance(validator, str) or size == 0:
             return
+        if "segments" in meta:
+            # Pre-sized, with holes: only the segments the record names are trusted,
+            # and they are hashed when the download goes on (offset stays 0).
+            try:
+                record = msgspec.convert(meta["segments"], SegmentRecord)
+            except msgspec.ValidationError:
+                return
+            if record.total != size:
+                return  # not the pre-sized file the record was kept for
+            self.segments, self.validator = record, validator
+            return
         digest = hashlib.sha256()
         position = 0
         while position < size:
@@ -270,10 +288,28 @@ class PartFile:
             os.ftruncate(self.fd, size)
         os.lseek(self.fd, size, os.SEEK_SET)
 
+    def presize(self, total: int, keep: bool) -> None:
+        """Hold the ``.part`` at ``total`` bytes for positional writes (segments).
+
+        ``keep`` keeps the bytes there (the finished segments of an earlier run);
+        otherwise the ``.part`` is emptied first, so no stale byte survives in a hole.
+        """
+        if self.fd < 0:
+            self.fd = self._open_locked()
+        if not keep:
+            os.ftruncate(self.fd, 0)
+        if os.fstat(self.fd).st_size != total:
+            os.ftruncate(self.fd, total)
+
     def write_meta(self, total: int | None, **extra: Any) -> None:
-        """Replace ``.part.meta``; a link planted there is removed, never followed."""
+        """Replace ``.part.meta``; a link planted there is removed, never followed.
+
+        A segmented download's ``segments`` record goes in as well.
+        """
         name = self._name + META
         record = {"run": self.run_id, "validator": self.validator, "total": total, **extra}
+        if self.segments is not None:
+            record["segments"] = msgspec.to_builtins(self.segments)
         self._unlink(name)
         fd = self.opener(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, self._dir)
         try:
@@ -334,6 +370,7 @@ class PartFile:
         self.offset = 0
         self.digest = hashlib.sha256()
         self.validator = None
+        self.segments = None
 
     def _unlink(self, name: str) -> None:
         try:

@@ -1,0 +1,98 @@
+"""A large file fetched as ranges over several connections, into its ``.part``.
+
+The per-file loop (``FileDownload``) calls ``fetch_segmented`` when the first
+answer offers ranges and a length above ``SegmentConfig.threshold``; the
+engine is ``_segments.fetch_segments``, this wires it to the ``PartFile``:
+positional writes, the record of finished segments in ``.part.meta``, and the
+prefix hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING
+
+import anyio
+
+from .._segments import PrefixHasher, Segment, SegmentRecord, fetch_segments, plan_segments
+from ._values import DownloadStarted
+
+if TYPE_CHECKING:
+    from ._file import FileDownload
+
+__all__ = ["fetch_segmented"]
+
+
+async def fetch_segmented(
+    job: FileDownload, url: str, total: int, validator: str | None, *, signed: bool
+) -> None:
+    """Fetch ``job``'s file as ranges into its pre-sized ``.part``.
+
+    Each finished segment is recorded in the ``.part.meta`` (a crash resumes
+    only the others) and the contiguous prefix is hashed as it grows, read
+    back from the page cache; on return ``job.part.digest`` is the file's sha256.
+    Segments an earlier attempt or run recorded under the same validator are
+    kept; otherwise the ``.part`` starts empty.
+    """
+    dl, part = job.dl, job.part
+    config = dl._segments
+    assert part is not None
+    assert config is not None
+    size = config.segment_size
+    record = part.segments
+    done: set[int] = set()
+    if record is not None and validator is not None and validator == part.validator:
+        done = record.done_for(total, size)
+    if not done:
+        if part.segments is not None or part.fd >= 0:
+            await job._restart()
+        record = SegmentRecord.empty(total, size)
+    assert record is not None
+    if not job.started:
+        job.started = True
+        dl._emit(DownloadStarted(job.request, job.rel, total, 0))
+    part.validator = validator
+    part.segments = record
+    await dl._thread(part.presize, total, bool(done))
+    await dl._thread(part.write_meta, total)
+    digest = hashlib.sha256()
+    hasher = PrefixHasher(part.fd, digest=digest)
+    for segment in plan_segments(total, segment_size=size):
+        if segment.index in done:
+            await hasher.add(segment.start, segment.end)
+    recording = anyio.Lock()
+
+    async def on_done(segment: Segment) -> None:
+        async with recording:
+            assert part.segments is not None
+            part.segments = part.segments.with_done(segment.index)
+            await dl._thread(part.write_meta, total)
+        await hasher.add(segment.start, segment.end)
+
+    async def write_at(position: int, data: bytes) -> None:
+        await dl._thread(part.write_at, position, data)
+
+    def on_progress(n: int) -> None:
+        dl.report.bytes += n
+        job._progress(n)
+
+    await fetch_segments(
+        dl._sender,
+        url,
+        total=total,
+        validator=validator,
+        write_at=write_at,
+        plan=plan_segments(total, segment_size=size, done=done),
+        config=config,
+        connections=dl._segment_slots,
+        on_done=on_done,
+        on_progress=on_progress,
+        signed=signed,
+        retry=dl._retry,
+        clock=dl._clock,
+        wall_clock=dl._wall_clock,
+        sleep=dl._sleep,
+        rng=dl._rng,
+    )
+    hasher.hexdigest(total)  # every byte hashed, in order
+    part.digest = digest
