@@ -128,9 +128,11 @@ def test_copies_into_a_store_send_through_the_one_send_path() -> None:
 def test_api_calls_and_downloads_ask_one_retry_decision() -> None:
     sources = _client_side_sources()
     askers = {name for name, tree in sources.items() if _calls_to(tree, "decide")}
-    # The segmented fetcher retries each segment on its own, and the store copier
-    # each object, by the same decision.
-    assert askers == {"_requester.py", "download/_file.py", "_segments.py", "_storecopy.py"}
+    # API calls ask it in the requester; every repeated GET (a download, a segment,
+    # an object-store copy) through the one GetRetries of the send path.
+    assert askers == {"_requester.py", "_send.py"}
+    loops = {name for name, tree in sources.items() if _calls_to(tree, "GetRetries")}
+    assert loops == {"download/_file.py", "_segments.py", "_storecopy.py"}
     backoff = {name for name, tree in sources.items() if _calls_to(tree, "backoff_delay")}
     assert backoff == {"_retry.py"}
 

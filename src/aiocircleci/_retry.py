@@ -3,9 +3,10 @@
 ``decide(outcome, ...)`` looks at what one attempt came to (a status or an
 error) and at what happened so far, and returns ``Retry(wait)`` or
 ``GiveUp()``, in the style of githubkit's retry decisions. API calls
-(``_requester.py``) and downloads (``download.py``) both ask it; neither keeps a
-retry rule of its own. It reads no clock and sleeps not at all: ``elapsed`` and
-``now`` come from the caller, randomness from the caller's ``rng``.
+(``_requester.py``) and every repeated GET (``_send.GetRetries``: downloads,
+segments, object-store copies) ask it; none keeps a retry rule of its own. It
+reads no clock and sleeps not at all: ``elapsed`` and ``now`` come from the
+caller, randomness from the caller's ``rng``.
 """
 
 from __future__ import annotations

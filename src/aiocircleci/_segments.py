@@ -37,8 +37,7 @@ import msgspec
 
 from ._config import DEFAULT_RETRY, RetryPolicy
 from ._http import Request, StreamResponse, redact_url
-from ._retry import GiveUp, Outcome, decide
-from ._send import Sender
+from ._send import GetRetries, Sender
 from .errors import (
     APIError,
     CircleCIError,
@@ -427,38 +426,22 @@ class _Fetcher:
     async def fetch(self, segment: Segment) -> None:
         """One segment, retried from where it stopped until done or given up."""
         progress = _Progress(segment.start, self._url)
-        failures = limited = 0
-        started = self._clock()
+        retries = GetRetries(
+            self._sender,
+            self._retry,
+            rng=self._rng,
+            clock=self._clock,
+            wall_clock=self._wall_clock,
+            sleep=self._sleep,
+        )
         while True:
             try:
                 async with self._connections:
                     await self._attempt(segment, progress)
                 return
-            except (TransportError, IncompleteDownload) as exc:
-                error: CircleCIError = exc
-                outcome = Outcome(error=exc)
-            except APIError as exc:
-                error = exc
-                outcome = Outcome(exc.status, retry_after=exc.headers.get("Retry-After"))
-            decision = decide(
-                outcome,
-                attempt=failures,
-                limited=limited,
-                method="GET",
-                elapsed=self._clock() - started,
-                policy=self._retry,
-                rng=self._rng,
-                now=self._wall_clock(),
-            )
-            if isinstance(decision, GiveUp):
-                raise error
-            if decision.cool_down:
-                limited += 1
-                self._sender.cool_down(progress.url, decision.wait)
-            else:
-                failures += 1
-                if decision.wait > 0:
-                    await self._sleep(decision.wait)
+            except (TransportError, IncompleteDownload, APIError) as exc:
+                if not await retries.again(exc, progress.url):
+                    raise
 
     async def _attempt(self, segment: Segment, progress: _Progress) -> None:
         """One request for the rest of ``segment``, from ``progress.position``."""

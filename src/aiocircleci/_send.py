@@ -14,9 +14,10 @@ memory stays bounded whatever the server sends.
 
 from __future__ import annotations
 
+import random
 import time
 import zlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from types import TracebackType
@@ -24,10 +25,21 @@ from typing import Protocol
 from urllib.parse import urljoin
 
 from ._auth import OriginPolicy, Token
+from ._config import RetryPolicy
 from ._http import Request, Response, StreamResponse, Transport, origin_of, redact_url
-from .errors import ConnectError, DecodeError, RedirectError, ResponseTooLarge, TimeoutError
+from ._retry import GiveUp, Outcome, decide
+from .errors import (
+    APIError,
+    CircleCIError,
+    ConnectError,
+    DecodeError,
+    RedirectError,
+    ResponseTooLarge,
+    TimeoutError,
+)
 
 __all__ = [
+    "GetRetries",
     "MAX_REDIRECTS",
     "REDIRECT_STATUSES",
     "Budget",
@@ -430,3 +442,74 @@ def _overlong(length: int, method: str, url: str) -> ConnectError:
         method=method,
         url=redact_url(url),
     )
+
+
+class GetRetries:
+    """The retry state of one GET that a loop repeats: a download, a segment, a copy.
+
+    ``await retries.again(error, url)`` asks ``_retry.decide``. On a 429 every
+    task talking to ``url``'s origin cools down (``Sender.cool_down``); on another
+    retryable failure it sleeps the backoff. It answers ``False`` when the
+    decision gives up. A caller may count ``failures`` of its own (a restart,
+    a bad checksum) so that they spend the same budget.
+    """
+
+    __slots__ = (
+        "_clock",
+        "_policy",
+        "_rng",
+        "_sender",
+        "_sleep",
+        "_started",
+        "_wall_clock",
+        "failures",
+        "limited",
+    )
+
+    def __init__(
+        self,
+        sender: Sender,
+        policy: RetryPolicy,
+        *,
+        rng: random.Random,
+        clock: Callable[[], float],
+        wall_clock: Callable[[], float],
+        sleep: Callable[[float], Awaitable[None]],
+    ) -> None:
+        self._sender = sender
+        self._policy = policy
+        self._rng = rng
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._sleep = sleep
+        self._started = clock()
+        self.failures = 0
+        self.limited = 0
+
+    async def again(self, error: CircleCIError, url: str) -> bool:
+        """Wait before the next attempt after ``error``; ``False``: give up."""
+        if isinstance(error, APIError):
+            outcome = Outcome(error.status, retry_after=error.headers.get("Retry-After"))
+        else:
+            outcome = Outcome(error=error)
+        decision = decide(
+            outcome,
+            attempt=self.failures,
+            limited=self.limited,
+            method="GET",
+            elapsed=self._clock() - self._started,
+            policy=self._policy,
+            rng=self._rng,
+            now=self._wall_clock(),
+        )
+        if isinstance(decision, GiveUp):
+            return False
+        if decision.cool_down:
+            # Every task talking to that host waits, not only this one.
+            self.limited += 1
+            self._sender.cool_down(url, decision.wait)
+        else:
+            self.failures += 1
+            if decision.wait > 0:
+                await self._sleep(decision.wait)
+        return True

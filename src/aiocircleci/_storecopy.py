@@ -30,12 +30,10 @@ from ._config import DEFAULT_RETRY, DEFAULT_TIMEOUT, Limits, RetryPolicy, Timeou
 from ._http import Request, StreamResponse, Transport, redact_url
 from ._limiter import OriginGates
 from ._objectstore import ObjectStoreWriter, StoredObject
-from ._retry import GiveUp, Outcome, decide
-from ._send import Sender
+from ._send import GetRetries, Sender
 from ._transport import AiohttpTransport
 from .errors import (
     APIError,
-    CircleCIError,
     IncompleteDownload,
     TokenNotSent,
     TransportError,
@@ -170,39 +168,20 @@ class StoreCopier:
         Raises the last ``CircleCIError`` of the fetch when the retry decision
         gives up, ``ObjectStoreError`` when the store fails.
         """
-        policy = self._retry
-        failures = limited = 0
-        started = self._clock()
+        retries = GetRetries(
+            self._sender,
+            self._retry,
+            rng=self._rng,
+            clock=self._clock,
+            wall_clock=self._wall_clock,
+            sleep=self._sleep,
+        )
         while True:
             try:
                 return await self._attempt(url, key)
-            except (TransportError, IncompleteDownload) as exc:
-                error: CircleCIError = exc
-                outcome = Outcome(error=exc)
-            except TokenNotSent:
-                raise
-            except APIError as exc:
-                error = exc
-                outcome = Outcome(exc.status, retry_after=exc.headers.get("Retry-After"))
-            decision = decide(
-                outcome,
-                attempt=failures,
-                limited=limited,
-                method="GET",
-                elapsed=self._clock() - started,
-                policy=policy,
-                rng=self._rng,
-                now=self._wall_clock(),
-            )
-            if isinstance(decision, GiveUp):
-                raise error
-            if decision.cool_down:
-                limited += 1
-                self._sender.cool_down(url, decision.wait)
-            else:
-                failures += 1
-                if decision.wait > 0:
-                    await self._sleep(decision.wait)
+            except (TransportError, IncompleteDownload, APIError) as exc:
+                if not await retries.again(exc, url):
+                    raise
 
     async def _attempt(self, url: str, key: str) -> StoredObject:
         async with self._sender.open(Request("GET", url)) as exchange:

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Final
 import anyio
 
 from .._http import Request, StreamResponse, redact_url
-from .._retry import GiveUp, Outcome, decide
 from .._segments import RangeNotHonoured, SegmentURLExpired
+from .._send import GetRetries
 from ..errors import (
     APIError,
     ChecksumMismatch,
@@ -162,10 +162,15 @@ class FileDownload:
     async def _fetch_with_retries(self) -> FileResult:
         dl, request = self.dl, self.request
         policy = dl._retry
-        failures = 0
-        limited = 0
+        retries = GetRetries(
+            dl._sender,
+            policy,
+            rng=dl._rng,
+            clock=dl._clock,
+            wall_clock=dl._wall_clock,
+            sleep=dl._sleep,
+        )
         refetches = 0
-        started = dl._clock()
         while True:
             self.attempts += 1
             try:
@@ -189,8 +194,8 @@ class FileDownload:
                 continue
             except _Restart:
                 await self._restart()
-                failures += 1
-                if failures >= policy.max_attempts:
+                retries.failures += 1
+                if retries.failures >= policy.max_attempts:
                     return self.failed(
                         IncompleteDownload(
                             "the server ignored the range request", url=redact_url(request.url)
@@ -198,40 +203,17 @@ class FileDownload:
                     )
                 continue
             except ChecksumMismatch as exc:
-                resumed = self.offset > 0 and failures == 0
+                resumed = self.offset > 0 and retries.failures == 0
                 await self._restart()
                 if not resumed:
                     return self.failed(exc)
-                failures += 1
-                if failures >= policy.max_attempts:
+                retries.failures += 1
+                if retries.failures >= policy.max_attempts:
                     return self.failed(exc)
                 continue
-            except (TransportError, IncompleteDownload) as exc:
-                error: CircleCIError = exc
-                outcome = Outcome(error=exc)
-            except APIError as exc:
-                error = exc
-                outcome = Outcome(exc.status, retry_after=exc.headers.get("Retry-After"))
-            decision = decide(
-                outcome,
-                attempt=failures,
-                limited=limited,
-                method="GET",
-                elapsed=dl._clock() - started,
-                policy=policy,
-                rng=dl._rng,
-                now=dl._wall_clock(),
-            )
-            if isinstance(decision, GiveUp):
-                return self.failed(error)
-            if decision.cool_down:
-                # Every download from that host waits, not only this one.
-                limited += 1
-                dl._sender.cool_down(self.url, decision.wait)
-            else:
-                failures += 1
-                if decision.wait > 0:
-                    await dl._sleep(decision.wait)
+            except (TransportError, IncompleteDownload, APIError) as exc:
+                if not await retries.again(exc, self.url):
+                    return self.failed(exc)
 
     async def _fetch(self) -> FileResult:
         assert self.part is not None
