@@ -53,6 +53,7 @@ from ._report import (
     MirrorReport,
     OnEvent,
     PlannedFile,
+    stats_mark,
 )
 
 if TYPE_CHECKING:
@@ -145,8 +146,7 @@ class Mirror:
     # -- lifecycle
 
     async def __aenter__(self) -> Self:
-        stats = self.client.stats
-        self._stats_before = (stats.requests, stats.retries, stats.rate_limited)
+        self._stats_before = stats_mark(self.client.stats)
         self._started = time.perf_counter()
         async with AsyncExitStack() as stack:
             if not self.dry_run:
@@ -194,11 +194,7 @@ class Mirror:
             if self._downloader is not None:
                 report.bytes = self._downloader.report.bytes
             report.seconds = time.perf_counter() - self._started
-            stats = self.client.stats
-            before = self._stats_before
-            report.requests = stats.requests - before[0]
-            report.retries = stats.retries - before[1]
-            report.rate_limited = stats.rate_limited - before[2]
+            report.count_requests(self.client.stats, self._stats_before)
 
     async def _recover_manifest(self, manifest: Manifest) -> None:
         """Rows for what DEST holds, when the manifest was moved aside (corrupt or on request)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .._requester import RequestStats
 from ..download import DownloadEvent, DownloadReport, FileResult
 from ..errors import CircleCIError
 from ..models import Job, Pipeline, Workflow
@@ -20,6 +21,7 @@ __all__ = [
     "OnEvent",
     "PipelineSelected",
     "PlannedFile",
+    "stats_mark",
 ]
 
 
@@ -127,6 +129,13 @@ class MirrorReport:
     rate_limited: int = 0
     manifest_rebuilt: ManifestRebuilt | None = None
 
+    def count_requests(self, stats: RequestStats, before: tuple[int, int, int]) -> None:
+        """The run's own API requests, retries and 429s: ``stats`` less ``before``
+        (see ``stats_mark``), since a client may have served others first."""
+        self.requests = stats.requests - before[0]
+        self.retries = stats.retries - before[1]
+        self.rate_limited = stats.rate_limited - before[2]
+
     @property
     def files_failed(self) -> int:
         return len(self.failed)
@@ -161,3 +170,8 @@ class MirrorReport:
             f"{head}; {self.pipelines} pipelines, {self.jobs} jobs; "
             f"{self.requests} API requests, {self.rate_limited} rate-limited{listing}"
         )
+
+
+def stats_mark(stats: RequestStats) -> tuple[int, int, int]:
+    """Where a client's counters stand as a run begins (for ``count_requests``)."""
+    return (stats.requests, stats.retries, stats.rate_limited)

@@ -56,7 +56,15 @@ from ..errors import CircleCIError, UnsafePath
 from ._listing import FATAL, Lister, targets
 from ._mirror import DEFAULT_LISTERS, DEFAULT_WORKERS
 from ._planning import Entry, JobWork, claim_entries, job_base, url_problem
-from ._report import JobSelected, ListingFailed, ListingFailure, MirrorEvent, MirrorReport, OnEvent
+from ._report import (
+    JobSelected,
+    ListingFailed,
+    ListingFailure,
+    MirrorEvent,
+    MirrorReport,
+    OnEvent,
+    stats_mark,
+)
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -126,8 +134,7 @@ class StoreMirror:
         return f"<StoreMirror dest={self.url.url!r} workers={self._workers}>"
 
     async def __aenter__(self) -> Self:
-        stats = self.client.stats
-        self._stats_before = (stats.requests, stats.retries, stats.rate_limited)
+        self._stats_before = stats_mark(self.client.stats)
         self._started = time.perf_counter()
         async with AsyncExitStack() as stack:
             writer = self._writer
@@ -162,11 +169,7 @@ class StoreMirror:
         finally:
             report = self.report
             report.seconds = time.perf_counter() - self._started
-            stats = self.client.stats
-            before = self._stats_before
-            report.requests = stats.requests - before[0]
-            report.retries = stats.retries - before[1]
-            report.rate_limited = stats.rate_limited - before[2]
+            report.count_requests(self.client.stats, self._stats_before)
 
     async def run(
         self, slugs: Iterable[str | ProjectSlug] = (), *, orgs: Iterable[str] = ()
