@@ -39,6 +39,8 @@ from aiocircleci.testing import (
     WorldConfig,
 )
 
+from .test_segments_emulator import WallClock, large_artifacts
+
 pytestmark = pytest.mark.anyio
 
 FAST_RETRY = RetryPolicy(max_attempts=3, backoff_base=0.001, backoff_cap=0.01)
@@ -49,20 +51,6 @@ PLAN = plan_segments(SIZE, segment_size=SEGMENT)
 WORLD = WorldConfig(
     projects=1, pipelines_per_project=1, large_artifacts=2, large_artifact_size=SIZE
 )
-
-
-class WallClock:
-    def __init__(self, now: float = 1_760_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def _large(fake: FakeCircleCI) -> list[Artifact]:
-    return [
-        a for a in fake.world.iter_artifacts() if a.size == SIZE and not a.path.endswith(".html")
-    ]
 
 
 def _downloader(
@@ -113,7 +101,7 @@ async def test_large_files_arrive_byte_exact_over_several_storage_connections(
 ) -> None:
     # The cap keeps each 128 KiB segment on the wire for ~16 ms, so they overlap.
     async with FakeCircleCI(seed=51, config=WORLD, limit_rate=8 * MiB) as fake:
-        artifacts = _large(fake)
+        artifacts = large_artifacts(fake, SIZE)
         report = await _download(fake, tmp_path, artifacts)
         log = await _storage_log(fake, 2 * len(PLAN))
         connections = fake.connections(RouteClass.STORAGE)
@@ -134,7 +122,7 @@ async def test_large_files_arrive_byte_exact_over_several_storage_connections(
 async def test_a_reset_in_one_segment_fetches_again_only_the_rest_of_it(tmp_path: Path) -> None:
     faults = Faults(Faults.parse("storage:reset-mid-body#3").rules, cut_bytes=50_000)
     async with FakeCircleCI(seed=52, config=WORLD, faults=faults) as fake:
-        artifact = _large(fake)[0]
+        artifact = large_artifacts(fake, SIZE)[0]
         report = await _download(fake, tmp_path, [artifact])
         log = await _storage_log(fake, len(PLAN) + 1)
     assert report.ok, report.failed
@@ -150,7 +138,7 @@ async def test_a_reset_in_one_segment_fetches_again_only_the_rest_of_it(tmp_path
 
 async def test_a_run_cancelled_midway_is_resumed_segment_by_segment(tmp_path: Path) -> None:
     async with FakeCircleCI(seed=53, config=WORLD) as fake:
-        artifact = _large(fake)[0]
+        artifact = large_artifacts(fake, SIZE)[0]
         received = 0
 
         with anyio.CancelScope() as scope:
@@ -184,7 +172,7 @@ async def test_a_run_cancelled_midway_is_resumed_segment_by_segment(tmp_path: Pa
 
 async def test_a_part_cut_short_after_a_crash_is_fetched_again_whole(tmp_path: Path) -> None:
     async with FakeCircleCI(seed=58, config=WORLD) as fake:
-        artifact = _large(fake)[0]
+        artifact = large_artifacts(fake, SIZE)[0]
         received = 0
 
         with anyio.CancelScope() as scope:
@@ -213,7 +201,7 @@ async def test_a_part_cut_short_after_a_crash_is_fetched_again_whole(tmp_path: P
 async def test_a_killed_cli_run_resumes_only_unfinished_segments(tmp_path: Path) -> None:
     """``aiocircleci download`` killed with SIGKILL mid-file, then run again."""
     async with FakeCircleCI(seed=54, config=WORLD, faults="storage:latency=150#5+") as fake:
-        artifact = _large(fake)[0]
+        artifact = large_artifacts(fake, SIZE)[0]
         env = {**os.environ, "CIRCLECI_BASE_URL": fake.base_url, "CIRCLE_TOKEN": fake.token}
         argv = [
             sys.executable,
@@ -274,7 +262,7 @@ async def test_a_url_that_expires_midway_is_fetched_again_through_the_artifact_u
 ) -> None:
     wall = WallClock()
     async with FakeCircleCI(seed=55, config=WORLD, wall_clock=wall, url_ttl=60) as fake:
-        artifact = _large(fake)[0]
+        artifact = large_artifacts(fake, SIZE)[0]
         received = 0
 
         def expire_late(event: DownloadEvent) -> None:
@@ -305,7 +293,7 @@ async def test_a_server_that_stops_honouring_ranges_falls_back_to_one_stream(
 ) -> None:
     # The first answer offers ranges; the range requests then get the whole body (200).
     async with FakeCircleCI(seed=56, config=WORLD, faults="storage:ignore-range#2+") as fake:
-        artifact = _large(fake)[0]
+        artifact = large_artifacts(fake, SIZE)[0]
         report = await _download(fake, tmp_path, [artifact])
         for _ in range(200):
             if fake.storage_requests and fake.storage_requests[-1].status == 200:
@@ -322,7 +310,7 @@ async def test_a_server_that_stops_honouring_ranges_falls_back_to_one_stream(
 
 async def test_segments_off_fetches_a_large_file_as_one_stream(tmp_path: Path) -> None:
     async with FakeCircleCI(seed=57, config=WORLD) as fake:
-        artifact = _large(fake)[0]
+        artifact = large_artifacts(fake, SIZE)[0]
         async with Downloader(
             tmp_path,
             token=Token(fake.token),

@@ -59,9 +59,10 @@ class WallClock:
         return self.now
 
 
-def _large(fake: FakeCircleCI) -> list[Artifact]:
+def large_artifacts(fake: FakeCircleCI, size: int = LARGE) -> list[Artifact]:
+    """The artifacts of ``size`` that storage serves (the artifact host serves HTML)."""
     return [
-        a for a in fake.world.iter_artifacts() if a.size == LARGE and not a.path.endswith(".html")
+        a for a in fake.world.iter_artifacts() if a.size == size and not a.path.endswith(".html")
     ]
 
 
@@ -161,7 +162,7 @@ async def test_segments_reassemble_the_file_byte_exact(
 ) -> None:
     config = SegmentConfig(segment_size=segment_size, segments_per_file=per_file)
     async with FakeCircleCI(seed=31, config=CONFIG) as fake:
-        artifact = _large(fake)[0]
+        artifact = large_artifacts(fake)[0]
         part = PartFile(tmp_path / "big.part", artifact.size)
         try:
             finished = await _fetch(fake, artifact, part, config)
@@ -205,7 +206,7 @@ async def test_segments_run_over_several_connections_within_the_shared_cap(
     # The cap keeps each 512 KiB segment on the wire for ~60 ms, so they overlap.
     config = SegmentConfig(segment_size=512 * 1024, segments_per_file=4)
     async with FakeCircleCI(seed=33, config=CONFIG, limit_rate=8 * MiB) as fake:
-        first, second = _large(fake)
+        first, second = large_artifacts(fake)
         parts = [PartFile(tmp_path / "a.part", LARGE), PartFile(tmp_path / "b.part", LARGE)]
         shared = anyio.CapacityLimiter(3)  # two files, 4 segments each, 3 connections at most
 
@@ -234,7 +235,7 @@ async def test_a_reset_in_one_segment_refetches_only_the_rest_of_that_segment(
     config = SegmentConfig(segment_size=512 * 1024, segments_per_file=3)
     plan = plan_segments(LARGE, segment_size=config.segment_size)
     async with FakeCircleCI(seed=34, config=CONFIG, faults=faults) as fake:
-        artifact = _large(fake)[0]
+        artifact = large_artifacts(fake)[0]
         part = PartFile(tmp_path / "big.part", LARGE)
         try:
             await _fetch(fake, artifact, part, config)
@@ -259,7 +260,7 @@ async def test_a_reset_in_one_segment_refetches_only_the_rest_of_that_segment(
 async def test_a_server_that_ignores_ranges_raises_the_fallback_signal(tmp_path: Path) -> None:
     config = SegmentConfig(segment_size=512 * 1024, segments_per_file=2)
     async with FakeCircleCI(seed=35, config=CONFIG, faults="storage:ignore-range") as fake:
-        artifact = _large(fake)[0]
+        artifact = large_artifacts(fake)[0]
         part = PartFile(tmp_path / "big.part", LARGE)
         try:
             with pytest.raises(RangeNotHonoured):
@@ -278,7 +279,7 @@ async def test_a_url_expiring_midway_signals_and_the_rest_comes_through_a_fresh_
     wall = WallClock()
     config = SegmentConfig(segment_size=512 * 1024, segments_per_file=1)
     async with FakeCircleCI(seed=36, config=CONFIG, wall_clock=wall, url_ttl=60) as fake:
-        artifact = _large(fake)[0]
+        artifact = large_artifacts(fake)[0]
 
         async def resolve() -> str:
             # What the caller does: follow the artifact URL to a signed storage URL.
@@ -318,7 +319,7 @@ async def test_a_url_expiring_midway_signals_and_the_rest_comes_through_a_fresh_
 
 async def test_an_expired_url_behind_the_artifact_redirect_signals_too(tmp_path: Path) -> None:
     async with FakeCircleCI(seed=37, config=CONFIG, url_ttl=-60) as fake:
-        artifact = _large(fake)[0]
+        artifact = large_artifacts(fake)[0]
         part = PartFile(tmp_path / "big.part", LARGE)
         try:
             with pytest.raises(SegmentURLExpired):
@@ -330,7 +331,7 @@ async def test_an_expired_url_behind_the_artifact_redirect_signals_too(tmp_path:
 async def test_the_prefix_hash_follows_segments_and_matches_the_artifact(tmp_path: Path) -> None:
     config = SegmentConfig(segment_size=256 * 1024, segments_per_file=6)
     async with FakeCircleCI(seed=38, config=CONFIG, limit_rate=32 * MiB) as fake:
-        artifact = _large(fake)[0]
+        artifact = large_artifacts(fake)[0]
         part = PartFile(tmp_path / "big.part", LARGE)
         hasher = PrefixHasher(part.fd)
         try:
@@ -400,7 +401,7 @@ async def test_a_503_on_one_segment_retries_that_segment_alone(tmp_path: Path) -
     config = SegmentConfig(segment_size=MiB, segments_per_file=2)
     plan = plan_segments(LARGE, segment_size=config.segment_size)
     async with FakeCircleCI(seed=39, config=CONFIG, faults="storage:503#3") as fake:
-        artifact = _large(fake)[0]
+        artifact = large_artifacts(fake)[0]
         part = PartFile(tmp_path / "big.part", LARGE)
         try:
             await _fetch(fake, artifact, part, config)
@@ -421,7 +422,7 @@ async def test_a_segment_body_reaches_the_file_in_bounded_pieces(tmp_path: Path)
     config = SegmentConfig(segment_size=LARGE, write_size=64 * 1024)
     pieces: list[int] = []
     async with FakeCircleCI(seed=40, config=CONFIG) as fake:
-        artifact = _large(fake)[0]
+        artifact = large_artifacts(fake)[0]
         part = PartFile(tmp_path / "big.part", LARGE)
 
         def write_at(offset: int, data: bytes) -> None:
