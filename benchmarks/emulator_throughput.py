@@ -4,7 +4,9 @@ Run as ``python -m benchmarks.emulator_throughput [--json]``. It measures
 
 * requests/s for one page (20 items) of ``GET /project/{slug}/pipeline``,
   from 16 concurrent aiohttp tasks on keep-alive connections for 3 seconds;
-* MB/s for one 512 MiB artifact read through the storage host, body discarded.
+* MB/s for one 512 MiB artifact read through the storage host, body discarded;
+* in its own process, how long ``aiocircleci fake-server`` takes from spawn to
+  printing its URL (its start-up, which a test suite pays per server).
 
 Each is measured twice: with the emulator in its own process (``aiocircleci
 fake-server``), which is the emulator's capacity, and with the emulator on the
@@ -40,6 +42,7 @@ CONCURRENCY = 16
 class Endpoints:
     base_url: str
     slug: str
+    startup_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,7 @@ class Result:
     requests: int
     artifact_bytes: int
     artifact_mb_per_second: float
+    startup_seconds: float | None
 
 
 def _config(artifact_size: int) -> WorldConfig:
@@ -83,13 +87,15 @@ async def _subprocess(artifact_size: int) -> AsyncIterator[Endpoints]:
         "--large-artifacts=1",
         f"--large-artifact-size={artifact_size}",
     ]
+    started = time.perf_counter()
     process = await asyncio.create_subprocess_exec(
         *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
     )
     try:
         assert process.stdout is not None
         base_url = (await process.stdout.readline()).decode().strip()
-        yield Endpoints(base_url, "gh/acme-corp/web-app")
+        startup = time.perf_counter() - started
+        yield Endpoints(base_url, "gh/acme-corp/web-app", startup)
     finally:
         process.terminate()
         await process.wait()
@@ -160,6 +166,9 @@ async def _measure(mode: str, seconds: float, artifact_size: int) -> Result:
         requests=requests,
         artifact_bytes=received,
         artifact_mb_per_second=round(received / transfer / 1e6, 1),
+        startup_seconds=(
+            None if endpoints.startup_seconds is None else round(endpoints.startup_seconds, 3)
+        ),
     )
 
 
@@ -192,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{r.mode:>11}: pipelines page {r.requests_per_second:8.0f} req/s   "
             f"artifact {r.artifact_bytes // MiB} MiB {r.artifact_mb_per_second:7.0f} MB/s"
+            + ("" if r.startup_seconds is None else f"   start-up {r.startup_seconds:.2f} s")
         )
     return 0
 
