@@ -113,6 +113,22 @@ def test_a_download_on_a_dest_in_use_exits_2_naming_the_holders_pid(
     assert not fake.artifact_requests
 
 
+def test_artifacts_download_on_a_dest_in_use_exits_2_and_fetches_nothing(
+    fake: FakeCircleCI, tmp_path: Path, neighbour: subprocess.Popen[str]
+) -> None:
+    dest = tmp_path / "m"
+    _, _, job, _ = next(iter(world_files(fake.world)))
+    slug = fake.world.projects[0].slug
+    done = run_cli(fake, "artifacts", slug, str(job.number), "--download", str(dest))
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"aiocircleci: {dest} is in use by another aiocircleci run (pid {neighbour.pid}); "
+        "wait for it with --wait-lock"
+    ]
+    assert _only_lock(dest) == [LOCK_NAME]
+    assert not fake.artifact_requests
+
+
 def test_wait_lock_starts_when_the_neighbour_ends_and_mirrors_everything(
     fake: FakeCircleCI, tmp_path: Path, neighbour: subprocess.Popen[str]
 ) -> None:

@@ -17,6 +17,7 @@ from typing import Any, TypeVar, get_args
 import anyio
 
 from .._api.insights import ReportingWindow
+from .._lock import DestLock
 from .._selection import FINISHED_WORKFLOW_STATUSES
 from ..client import Client
 from ..download import Downloader, DownloadRequest
@@ -214,10 +215,12 @@ def _artifacts(args: argparse.Namespace) -> int:
     display = ProgressDisplay(sys.stderr, quiet=args.quiet or args.json, verbose=args.verbose > 0)
 
     async def download(client: Client) -> Any:
+        lock = DestLock(args.download)
         downloader = Downloader.from_client(
-            client, args.download, workers=args.parallel, subscribers=[display]
+            client, args.download, workers=args.parallel, subscribers=[display], run_id=lock.run_id
         )
-        async with downloader:
+        # One writer per DEST, as for `download` and `mirror`.
+        async with lock, downloader:
             async for artifact in client.job_artifacts(args.slug, args.job_number):
                 path = f"{artifact.node_index}/{artifact.path.lstrip('/')}"
                 await downloader.submit(DownloadRequest(artifact.url, path))
