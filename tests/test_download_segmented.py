@@ -27,6 +27,7 @@ from aiocircleci.download import (
     DownloadProgress,
     DownloadReport,
     DownloadRequest,
+    DownloadStarted,
     SegmentConfig,
 )
 from aiocircleci.testing import (
@@ -322,3 +323,117 @@ async def test_segments_off_fetches_a_large_file_as_one_stream(tmp_path: Path) -
     assert dl.report.ok, dl.report.failed
     assert _sha(tmp_path / "big0.bin") == artifact.sha256
     assert [r.header("Range") for r in log] == [None]
+
+
+class _Shown:
+    """What a progress bar fed by the events shows for each file: the offset the
+    file started at plus every delta since."""
+
+    def __init__(self) -> None:
+        self.bytes: dict[str, int] = {}
+        self.totals: dict[str, int | None] = {}
+
+    def __call__(self, event: DownloadEvent) -> None:
+        if isinstance(event, DownloadStarted):
+            self.totals[event.path] = event.total
+            self.bytes[event.path] = self.bytes.get(event.path, 0) + event.offset
+        elif isinstance(event, DownloadProgress):
+            self.bytes[event.path] = self.bytes.get(event.path, 0) + event.delta
+
+
+async def test_progress_ends_at_the_file_size_after_a_fallback_to_one_stream(
+    tmp_path: Path,
+) -> None:
+    # Requests 2-4 (the first ranges) are honoured, then the server sends whole bodies.
+    shown = _Shown()
+    async with FakeCircleCI(
+        seed=59, config=WORLD, limit_rate=8 * MiB, faults="storage:ignore-range#5+"
+    ) as fake:
+        artifact = large_artifacts(fake, SIZE)[0]
+        report = await _download(fake, tmp_path, [artifact], subscribers=[shown])
+        log = fake.storage_requests
+    assert report.ok, report.failed
+    assert _sha(tmp_path / "big0.bin") == artifact.sha256
+    assert any(r.header("Range") and r.status == 206 for r in log)
+    assert shown.totals == {"big0.bin": SIZE}
+    assert shown.bytes == {"big0.bin": SIZE}
+
+
+async def test_progress_ends_at_the_file_size_after_a_url_expires_midway(
+    tmp_path: Path,
+) -> None:
+    # The second range is cut after 50,000 bytes; its retry waits (the injected
+    # sleep) until the signed URLs have expired, so the file is fetched again
+    # through the artifact URL with that segment unfinished.
+    wall = WallClock()
+    expired = anyio.Event()
+    shown = _Shown()
+    faults = Faults(Faults.parse("storage:reset-mid-body#3").rules, cut_bytes=50_000)
+
+    def expire_late(event: DownloadEvent) -> None:
+        shown(event)
+        if shown.bytes.get("big0.bin", 0) >= SIZE // 2 and not expired.is_set():
+            wall.now += 61  # every signed URL handed out so far is past its lifetime
+            expired.set()
+
+    async def sleep_until_expired(seconds: float) -> None:
+        await expired.wait()
+
+    async with FakeCircleCI(
+        seed=60, config=WORLD, wall_clock=wall, url_ttl=60, faults=faults
+    ) as fake:
+        artifact = large_artifacts(fake, SIZE)[0]
+        async with Downloader(
+            tmp_path,
+            token=Token(fake.token),
+            policy=OriginPolicy([fake.artifact_origin]),
+            retry=FAST_RETRY,
+            segments=SEGMENTS,
+            subscribers=[expire_late],
+            sleep=sleep_until_expired,
+        ) as dl:
+            await dl.submit(DownloadRequest(artifact.url, "big0.bin"))
+        # The cut request is logged once its handler gives up on it: wait for it.
+        for _ in range(200):
+            if any("reset-mid-body" in r.faults for r in fake.storage_requests):
+                break
+            await anyio.sleep(0.005)
+        log = await _storage_log(fake, len(PLAN) + 2)
+    assert dl.report.ok, dl.report.failed
+    assert _sha(tmp_path / "big0.bin") == artifact.sha256
+    [cut] = [r for r in log if "reset-mid-body" in r.faults]
+    assert 403 in {r.status for r in log}
+    # After the refetch, the unfinished segment came again from its start: the
+    # bytes it had shown before the expiry were shown twice unless taken back.
+    # The log is in the order requests ended; the (fake) wall clock says when they began.
+    same = sorted((r for r in log if _range(r)[1] == _range(cut)[1]), key=lambda r: r.timestamp)
+    first, *retries, last = same
+    assert first is cut
+    assert {r.status for r in retries} <= {403}  # a retry that met the expiry, if any
+    assert (_range(last), last.status) == (_range(cut), 206)
+    assert shown.bytes == {"big0.bin": SIZE}
+
+
+async def test_progress_of_a_resumed_run_counts_the_segments_already_on_disk(
+    tmp_path: Path,
+) -> None:
+    async with FakeCircleCI(seed=53, config=WORLD) as fake:
+        artifact = large_artifacts(fake, SIZE)[0]
+        first = _Shown()
+        with anyio.CancelScope() as scope:
+
+            def cancel_halfway(event: DownloadEvent) -> None:
+                first(event)
+                if first.bytes.get("big0.bin", 0) >= SIZE // 2:
+                    scope.cancel()
+
+            await _download(fake, tmp_path, [artifact], subscribers=[cancel_halfway])
+        assert scope.cancelled_caught
+        meta = json.loads((tmp_path / "big0.bin.part.meta").read_bytes())
+        done = SegmentRecord(**meta["segments"]).done_for(SIZE, SEGMENT)
+        assert done
+        second = _Shown()
+        report = await _download(fake, tmp_path, [artifact], subscribers=[second])
+    assert report.ok, report.failed
+    assert _sha(tmp_path / "big0.bin") == artifact.sha256
+    assert second.bytes == {"big0.bin": SIZE}

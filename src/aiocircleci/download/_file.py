@@ -72,6 +72,7 @@ class FileDownload:
         "rel",
         "request",
         "segmented",
+        "shown",
         "started",
         "url",
     )
@@ -88,6 +89,8 @@ class FileDownload:
         self.url = request.url  # the URL that answered last (a 429 cools its origin)
         # False once the server answered a range with the whole body: one stream then.
         self.segmented = dl._segments is not None
+        # Bytes the progress events of segmented fetches have counted so far.
+        self.shown = 0
 
     def __repr__(self) -> str:
         return f"<FileDownload {self.rel!r} offset={self.offset} attempts={self.attempts}>"
@@ -156,8 +159,9 @@ class FileDownload:
         assert self.part is not None
         await self._settle()
         await self.dl._thread(self.part.discard)
-        self._progress(-self.offset)
+        self._progress(-(self.offset + self.shown))
         self.offset = 0
+        self.shown = 0
 
     async def _fetch_with_retries(self) -> FileResult:
         dl, request = self.dl, self.request

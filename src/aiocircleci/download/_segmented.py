@@ -48,16 +48,23 @@ async def fetch_segmented(
             await job._restart()
         record = SegmentRecord.empty(total, size)
     assert record is not None
+    plan = plan_segments(total, segment_size=size)
+    # What progress shows is what is on disk: the finished segments. Bytes of
+    # unfinished ones an earlier attempt showed are fetched again, so they go back.
+    kept = sum(segment.size for segment in plan if segment.index in done)
     if not job.started:
         job.started = True
-        dl._emit(DownloadStarted(job.request, job.rel, total, 0))
+        dl._emit(DownloadStarted(job.request, job.rel, total, kept))
+    else:
+        job._progress(kept - job.shown)
+    job.shown = kept
     part.validator = validator
     part.segments = record
     await dl._thread(part.presize, total, bool(done))
     await dl._thread(part.write_meta, total)
     digest = hashlib.sha256()
     hasher = PrefixHasher(part.fd, digest=digest)
-    for segment in plan_segments(total, segment_size=size):
+    for segment in plan:
         if segment.index in done:
             await hasher.add(segment.start, segment.end)
     recording = anyio.Lock()
@@ -74,6 +81,7 @@ async def fetch_segmented(
 
     def on_progress(n: int) -> None:
         dl.report.bytes += n
+        job.shown += n
         job._progress(n)
 
     await fetch_segments(
@@ -82,7 +90,7 @@ async def fetch_segmented(
         total=total,
         validator=validator,
         write_at=write_at,
-        plan=plan_segments(total, segment_size=size, done=done),
+        plan=[segment for segment in plan if segment.index not in done],
         config=config,
         connections=dl._segment_slots,
         on_done=on_done,
