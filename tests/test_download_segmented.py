@@ -104,7 +104,8 @@ async def test_large_files_arrive_byte_exact_over_several_storage_connections(
     async with FakeCircleCI(seed=51, config=WORLD, limit_rate=8 * MiB) as fake:
         artifacts = large_artifacts(fake, SIZE)
         report = await _download(fake, tmp_path, artifacts)
-        log = await _storage_log(fake, 2 * len(PLAN))
+        log = await _storage_log(fake, 2 * (len(PLAN) - 1))
+        storage = fake.storage_requests
         connections = fake.connections(RouteClass.STORAGE)
         peak = fake.max_concurrent(RouteClass.STORAGE)
     assert report.ok, report.failed
@@ -112,8 +113,11 @@ async def test_large_files_arrive_byte_exact_over_several_storage_connections(
         assert _sha(tmp_path / f"big{i}.bin") == artifact.sha256
     assert {r.sha256 for r in report.done} == {a.sha256 for a in artifacts}
     assert sorted(os.listdir(tmp_path)) == ["big0.bin", "big1.bin"]  # no .part, no .meta left
-    # Every segment of each file was asked for once, as a range with If-Range.
-    assert sorted(_range(r) for r in log) == sorted(2 * [(s.start, s.end) for s in PLAN])
+    # Segment 0 came with the first answer (a plain GET, read up to the segment's
+    # end); every other segment was asked for once, as a range with If-Range.
+    assert sorted(_range(r) for r in log) == sorted(2 * [(s.start, s.end) for s in PLAN[1:]])
+    assert len([r for r in storage if r.header("Range") is None]) == 2
+    assert len(storage) == 2 * len(PLAN)
     assert {r.status for r in log} == {206}
     assert {r.header("If-Range") for r in log} == {a.etag for a in artifacts}
     assert connections > 2
@@ -125,7 +129,7 @@ async def test_a_reset_in_one_segment_fetches_again_only_the_rest_of_it(tmp_path
     async with FakeCircleCI(seed=52, config=WORLD, faults=faults) as fake:
         artifact = large_artifacts(fake, SIZE)[0]
         report = await _download(fake, tmp_path, [artifact])
-        log = await _storage_log(fake, len(PLAN) + 1)
+        log = await _storage_log(fake, len(PLAN))
     assert report.ok, report.failed
     assert _sha(tmp_path / "big0.bin") == artifact.sha256
     [broken] = [r for r in log if "reset-mid-body" in r.faults]
@@ -134,7 +138,23 @@ async def test_a_reset_in_one_segment_fetches_again_only_the_rest_of_it(tmp_path
     # The retry starts where that segment stopped, past the bytes that arrived.
     assert start < _range(retried)[0] <= start + 50_000
     others = sorted(_range(r) for r in log if r is not broken and r is not retried)
-    assert others == [(s.start, s.end) for s in PLAN if s.end != end]
+    assert others == [(s.start, s.end) for s in PLAN[1:] if s.end != end]
+
+
+async def test_a_first_answer_cut_inside_segment_0_is_continued_as_a_range(
+    tmp_path: Path,
+) -> None:
+    faults = Faults(Faults.parse("storage:reset-mid-body#1").rules, cut_bytes=50_000)
+    async with FakeCircleCI(seed=52, config=WORLD, faults=faults) as fake:
+        artifact = large_artifacts(fake, SIZE)[0]
+        report = await _download(fake, tmp_path, [artifact])
+        log = await _storage_log(fake, len(PLAN))
+    assert report.ok, report.failed
+    assert _sha(tmp_path / "big0.bin") == artifact.sha256
+    # The 50,000 bytes of the cut first answer were kept: segment 0 went on from there.
+    assert sorted(_range(r) for r in log) == [(50_000, SEGMENT)] + [
+        (s.start, s.end) for s in PLAN[1:]
+    ]
 
 
 async def test_a_run_cancelled_midway_is_resumed_segment_by_segment(tmp_path: Path) -> None:
@@ -161,13 +181,14 @@ async def test_a_run_cancelled_midway_is_resumed_segment_by_segment(tmp_path: Pa
         fake.clear_requests()
 
         report = await _download(fake, tmp_path, [artifact])
-        rerun = await _storage_log(fake, len(PLAN) - len(done))
+        rerun = await _storage_log(fake, len(PLAN[1:]) - len(done - {0}))
     assert report.ok, report.failed
     assert _sha(tmp_path / "big0.bin") == artifact.sha256
     assert report.done[0].sha256 == artifact.sha256
-    # The re-run asked only for the segments the first run had not finished.
+    # The re-run asked only for the segments the first run had not finished
+    # (segment 0, if among them, comes with the first answer).
     assert sorted(_range(r) for r in rerun) == [
-        (s.start, s.end) for s in PLAN if s.index not in done
+        (s.start, s.end) for s in PLAN[1:] if s.index not in done
     ]
 
 
@@ -193,10 +214,10 @@ async def test_a_part_cut_short_after_a_crash_is_fetched_again_whole(tmp_path: P
         fake.clear_requests()
 
         report = await _download(fake, tmp_path, [artifact])
-        rerun = await _storage_log(fake, len(PLAN))
+        rerun = await _storage_log(fake, len(PLAN) - 1)
     assert report.ok, report.failed
     assert _sha(tmp_path / "big0.bin") == artifact.sha256
-    assert sorted(_range(r) for r in rerun) == [(s.start, s.end) for s in PLAN]
+    assert sorted(_range(r) for r in rerun) == [(s.start, s.end) for s in PLAN[1:]]
 
 
 async def test_a_killed_cli_run_resumes_only_unfinished_segments(tmp_path: Path) -> None:
@@ -251,11 +272,13 @@ async def test_a_killed_cli_run_resumes_only_unfinished_segments(tmp_path: Path)
         rerun = await anyio.run_process(
             argv, input=f"{artifact.url}\n".encode(), env=env, check=False
         )
-        await _storage_log(fake, len(PLAN) - len(done))
+        await _storage_log(fake, len(PLAN[1:]) - len(done - {0}))
         log = [r for r in fake.storage_requests if r.header("Range") and r.timestamp >= started]
     assert rerun.returncode == 0, rerun.stderr.decode()
     assert _sha(final) == artifact.sha256
-    assert sorted(_range(r) for r in log) == [(s.start, s.end) for s in PLAN if s.index not in done]
+    assert sorted(_range(r) for r in log) == [
+        (s.start, s.end) for s in PLAN[1:] if s.index not in done
+    ]
 
 
 async def test_a_url_that_expires_midway_is_fetched_again_through_the_artifact_url(

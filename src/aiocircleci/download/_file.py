@@ -240,9 +240,8 @@ class FileDownload:
                 return await self._receive(resp, resp.url)
             total = int(resp.headers["Content-Length"])
             validator = _validator(resp.headers)
-            # The rest comes as ranges over other connections: this one is not read.
-            resp.close()
-        return await self._segmented(resp.url, total, validator, signed=signed)
+            # This body serves the first segment; the rest comes as ranges.
+            return await self._segmented(resp, total, validator, signed=signed)
 
     def _segments_apply(self, resp: StreamResponse) -> bool:
         """A fresh 200 that offers ranges, of a length above the threshold."""
@@ -258,11 +257,11 @@ class FileDownload:
         return config.applies(total, accept_ranges=resp.headers.get("Accept-Ranges"))
 
     async def _segmented(
-        self, url: str, total: int, validator: str | None, *, signed: bool
+        self, first: StreamResponse, total: int, validator: str | None, *, signed: bool
     ) -> FileResult:
         """Fetch the file as ranges (``fetch_segmented``), then verify and publish."""
         assert self.part is not None
-        await fetch_segmented(self, url, total, validator, signed=signed)
+        await fetch_segmented(self, first, total, validator, signed=signed)
         self.offset = total
         self._verify(total)
         await self.dl._thread(self.part.publish)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from .._http import StreamResponse
 from .._segments import PrefixHasher, Segment, SegmentRecord, fetch_segments, plan_segments
 from ._values import DownloadStarted
 
@@ -24,9 +25,12 @@ __all__ = ["fetch_segmented"]
 
 
 async def fetch_segmented(
-    job: FileDownload, url: str, total: int, validator: str | None, *, signed: bool
+    job: FileDownload, first: StreamResponse, total: int, validator: str | None, *, signed: bool
 ) -> None:
     """Fetch ``job``'s file as ranges into its pre-sized ``.part``.
+
+    ``first`` is the unread 200 that offered ranges: its body serves the first
+    segment when that one is still to fetch (otherwise it is closed unread).
 
     Each finished segment is recorded in the ``.part.meta`` (a crash resumes
     only the others) and the contiguous prefix is hashed as it grows, read
@@ -83,7 +87,7 @@ async def fetch_segmented(
 
     await fetch_segments(
         dl._sender,
-        url,
+        first.url,
         total=total,
         validator=validator,
         # On the loop: a 256 KiB pwrite into the page cache costs less than the
@@ -95,6 +99,7 @@ async def fetch_segmented(
         on_done=on_done,
         on_progress=on_progress,
         signed=signed,
+        first=first,
         retry=dl._retry,
         clock=dl._clock,
         wall_clock=dl._wall_clock,
