@@ -74,8 +74,9 @@ DEFAULT_MAX_CONNECTIONS = 32
 # Body chunks are gathered up to this much before one positional write: about
 # what one socket read delivers, so most writes need no join.
 DEFAULT_WRITE_SIZE = 256 * 1024
-# Completed data is read back for hashing this much at a time.
-_HASH_BLOCK = 1 * MiB
+# Completed data is read back for hashing this much at a time (1 MiB measured
+# ~0.1 s more CPU and ~4 MiB more peak RSS for 2 x 256 MiB, no faster).
+_HASH_BLOCK = 256 * 1024
 _CONTENT_RANGE = re.compile(r"bytes ([0-9]+)-([0-9]+)/([0-9]+)", re.ASCII)
 
 
