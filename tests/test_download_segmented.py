@@ -460,3 +460,24 @@ async def test_progress_of_a_resumed_run_counts_the_segments_already_on_disk(
     assert report.ok, report.failed
     assert _sha(tmp_path / "big0.bin") == artifact.sha256
     assert second.bytes == {"big0.bin": SIZE}
+
+
+async def test_one_connection_per_host_still_finishes_a_segmented_file(tmp_path: Path) -> None:
+    # The first answer's exchange holds its host's only slot until it ends: the
+    # ranges that follow must not wait behind it.
+    async with FakeCircleCI(seed=57, config=WORLD) as fake:
+        artifact = large_artifacts(fake, SIZE)[0]
+        with anyio.fail_after(10):
+            async with Downloader(
+                tmp_path,
+                token=Token(fake.token),
+                policy=OriginPolicy([fake.artifact_origin]),
+                retry=FAST_RETRY,
+                segments=SEGMENTS,
+                max_connections_per_host=1,
+            ) as dl:
+                await dl.submit(DownloadRequest(artifact.url, "big0.bin"))
+        log = await _storage_log(fake, len(PLAN))
+    assert dl.report.ok, dl.report.failed
+    assert _sha(tmp_path / "big0.bin") == artifact.sha256
+    assert sorted(_range(r) for r in log) == [(s.start, s.end) for s in PLAN]

@@ -240,8 +240,13 @@ class FileDownload:
                 return await self._receive(resp, resp.url)
             total = int(resp.headers["Content-Length"])
             validator = _validator(resp.headers)
-            # This body serves the first segment; the rest comes as ranges.
-            return await self._segmented(resp, total, validator, signed=signed)
+            if not self.dl._limit_hosts:
+                # This body serves the first segment; the rest comes as ranges.
+                return await self._segmented(resp.url, total, validator, signed, first=resp)
+            # This exchange holds a slot of its host until it ends, and the
+            # ranges need slots of that host: it ends unread.
+            resp.close()
+        return await self._segmented(resp.url, total, validator, signed)
 
     def _segments_apply(self, resp: StreamResponse) -> bool:
         """A fresh 200 that offers ranges, of a length above the threshold."""
@@ -257,11 +262,17 @@ class FileDownload:
         return config.applies(total, accept_ranges=resp.headers.get("Accept-Ranges"))
 
     async def _segmented(
-        self, first: StreamResponse, total: int, validator: str | None, *, signed: bool
+        self,
+        url: str,
+        total: int,
+        validator: str | None,
+        signed: bool,
+        *,
+        first: StreamResponse | None = None,
     ) -> FileResult:
         """Fetch the file as ranges (``fetch_segmented``), then verify and publish."""
         assert self.part is not None
-        await fetch_segmented(self, first, total, validator, signed=signed)
+        await fetch_segmented(self, url, total, validator, signed=signed, first=first)
         self.offset = total
         self._verify(total)
         await self.dl._thread(self.part.publish)

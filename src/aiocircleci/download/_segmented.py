@@ -25,12 +25,18 @@ __all__ = ["fetch_segmented"]
 
 
 async def fetch_segmented(
-    job: FileDownload, first: StreamResponse, total: int, validator: str | None, *, signed: bool
+    job: FileDownload,
+    url: str,
+    total: int,
+    validator: str | None,
+    *,
+    signed: bool,
+    first: StreamResponse | None = None,
 ) -> None:
-    """Fetch ``job``'s file as ranges into its pre-sized ``.part``.
+    """Fetch ``job``'s file at ``url`` as ranges into its pre-sized ``.part``.
 
-    ``first`` is the unread 200 that offered ranges: its body serves the first
-    segment when that one is still to fetch (otherwise it is closed unread).
+    ``first``, if given, is the unread 200 that offered ranges: its body serves
+    the first segment when that one is still to fetch (else it is closed unread).
 
     Each finished segment is recorded in the ``.part.meta`` (a crash resumes
     only the others) and the contiguous prefix is hashed as it grows, read
@@ -87,7 +93,7 @@ async def fetch_segmented(
 
     await fetch_segments(
         dl._sender,
-        first.url,
+        url,
         total=total,
         validator=validator,
         # On the loop: a 256 KiB pwrite into the page cache costs less than the
