@@ -27,6 +27,7 @@ from aiocircleci.download import (
     DownloadProgress,
     DownloadReport,
     DownloadRequest,
+    DownloadStarted,
     SegmentConfig,
 )
 from aiocircleci.testing import (
@@ -103,7 +104,8 @@ async def test_large_files_arrive_byte_exact_over_several_storage_connections(
     async with FakeCircleCI(seed=51, config=WORLD, limit_rate=8 * MiB) as fake:
         artifacts = large_artifacts(fake, SIZE)
         report = await _download(fake, tmp_path, artifacts)
-        log = await _storage_log(fake, 2 * len(PLAN))
+        log = await _storage_log(fake, 2 * (len(PLAN) - 1))
+        storage = fake.storage_requests
         connections = fake.connections(RouteClass.STORAGE)
         peak = fake.max_concurrent(RouteClass.STORAGE)
     assert report.ok, report.failed
@@ -111,8 +113,11 @@ async def test_large_files_arrive_byte_exact_over_several_storage_connections(
         assert _sha(tmp_path / f"big{i}.bin") == artifact.sha256
     assert {r.sha256 for r in report.done} == {a.sha256 for a in artifacts}
     assert sorted(os.listdir(tmp_path)) == ["big0.bin", "big1.bin"]  # no .part, no .meta left
-    # Every segment of each file was asked for once, as a range with If-Range.
-    assert sorted(_range(r) for r in log) == sorted(2 * [(s.start, s.end) for s in PLAN])
+    # Segment 0 came with the first answer (a plain GET, read up to the segment's
+    # end); every other segment was asked for once, as a range with If-Range.
+    assert sorted(_range(r) for r in log) == sorted(2 * [(s.start, s.end) for s in PLAN[1:]])
+    assert len([r for r in storage if r.header("Range") is None]) == 2
+    assert len(storage) == 2 * len(PLAN)
     assert {r.status for r in log} == {206}
     assert {r.header("If-Range") for r in log} == {a.etag for a in artifacts}
     assert connections > 2
@@ -124,7 +129,7 @@ async def test_a_reset_in_one_segment_fetches_again_only_the_rest_of_it(tmp_path
     async with FakeCircleCI(seed=52, config=WORLD, faults=faults) as fake:
         artifact = large_artifacts(fake, SIZE)[0]
         report = await _download(fake, tmp_path, [artifact])
-        log = await _storage_log(fake, len(PLAN) + 1)
+        log = await _storage_log(fake, len(PLAN))
     assert report.ok, report.failed
     assert _sha(tmp_path / "big0.bin") == artifact.sha256
     [broken] = [r for r in log if "reset-mid-body" in r.faults]
@@ -133,7 +138,23 @@ async def test_a_reset_in_one_segment_fetches_again_only_the_rest_of_it(tmp_path
     # The retry starts where that segment stopped, past the bytes that arrived.
     assert start < _range(retried)[0] <= start + 50_000
     others = sorted(_range(r) for r in log if r is not broken and r is not retried)
-    assert others == [(s.start, s.end) for s in PLAN if s.end != end]
+    assert others == [(s.start, s.end) for s in PLAN[1:] if s.end != end]
+
+
+async def test_a_first_answer_cut_inside_segment_0_is_continued_as_a_range(
+    tmp_path: Path,
+) -> None:
+    faults = Faults(Faults.parse("storage:reset-mid-body#1").rules, cut_bytes=50_000)
+    async with FakeCircleCI(seed=52, config=WORLD, faults=faults) as fake:
+        artifact = large_artifacts(fake, SIZE)[0]
+        report = await _download(fake, tmp_path, [artifact])
+        log = await _storage_log(fake, len(PLAN))
+    assert report.ok, report.failed
+    assert _sha(tmp_path / "big0.bin") == artifact.sha256
+    # The 50,000 bytes of the cut first answer were kept: segment 0 went on from there.
+    assert sorted(_range(r) for r in log) == [(50_000, SEGMENT)] + [
+        (s.start, s.end) for s in PLAN[1:]
+    ]
 
 
 async def test_a_run_cancelled_midway_is_resumed_segment_by_segment(tmp_path: Path) -> None:
@@ -160,13 +181,14 @@ async def test_a_run_cancelled_midway_is_resumed_segment_by_segment(tmp_path: Pa
         fake.clear_requests()
 
         report = await _download(fake, tmp_path, [artifact])
-        rerun = await _storage_log(fake, len(PLAN) - len(done))
+        rerun = await _storage_log(fake, len(PLAN[1:]) - len(done - {0}))
     assert report.ok, report.failed
     assert _sha(tmp_path / "big0.bin") == artifact.sha256
     assert report.done[0].sha256 == artifact.sha256
-    # The re-run asked only for the segments the first run had not finished.
+    # The re-run asked only for the segments the first run had not finished
+    # (segment 0, if among them, comes with the first answer).
     assert sorted(_range(r) for r in rerun) == [
-        (s.start, s.end) for s in PLAN if s.index not in done
+        (s.start, s.end) for s in PLAN[1:] if s.index not in done
     ]
 
 
@@ -192,10 +214,10 @@ async def test_a_part_cut_short_after_a_crash_is_fetched_again_whole(tmp_path: P
         fake.clear_requests()
 
         report = await _download(fake, tmp_path, [artifact])
-        rerun = await _storage_log(fake, len(PLAN))
+        rerun = await _storage_log(fake, len(PLAN) - 1)
     assert report.ok, report.failed
     assert _sha(tmp_path / "big0.bin") == artifact.sha256
-    assert sorted(_range(r) for r in rerun) == [(s.start, s.end) for s in PLAN]
+    assert sorted(_range(r) for r in rerun) == [(s.start, s.end) for s in PLAN[1:]]
 
 
 async def test_a_killed_cli_run_resumes_only_unfinished_segments(tmp_path: Path) -> None:
@@ -250,11 +272,13 @@ async def test_a_killed_cli_run_resumes_only_unfinished_segments(tmp_path: Path)
         rerun = await anyio.run_process(
             argv, input=f"{artifact.url}\n".encode(), env=env, check=False
         )
-        await _storage_log(fake, len(PLAN) - len(done))
+        await _storage_log(fake, len(PLAN[1:]) - len(done - {0}))
         log = [r for r in fake.storage_requests if r.header("Range") and r.timestamp >= started]
     assert rerun.returncode == 0, rerun.stderr.decode()
     assert _sha(final) == artifact.sha256
-    assert sorted(_range(r) for r in log) == [(s.start, s.end) for s in PLAN if s.index not in done]
+    assert sorted(_range(r) for r in log) == [
+        (s.start, s.end) for s in PLAN[1:] if s.index not in done
+    ]
 
 
 async def test_a_url_that_expires_midway_is_fetched_again_through_the_artifact_url(
@@ -322,3 +346,138 @@ async def test_segments_off_fetches_a_large_file_as_one_stream(tmp_path: Path) -
     assert dl.report.ok, dl.report.failed
     assert _sha(tmp_path / "big0.bin") == artifact.sha256
     assert [r.header("Range") for r in log] == [None]
+
+
+class _Shown:
+    """What a progress bar fed by the events shows for each file: the offset the
+    file started at plus every delta since."""
+
+    def __init__(self) -> None:
+        self.bytes: dict[str, int] = {}
+        self.totals: dict[str, int | None] = {}
+
+    def __call__(self, event: DownloadEvent) -> None:
+        if isinstance(event, DownloadStarted):
+            self.totals[event.path] = event.total
+            self.bytes[event.path] = self.bytes.get(event.path, 0) + event.offset
+        elif isinstance(event, DownloadProgress):
+            self.bytes[event.path] = self.bytes.get(event.path, 0) + event.delta
+
+
+async def test_progress_ends_at_the_file_size_after_a_fallback_to_one_stream(
+    tmp_path: Path,
+) -> None:
+    # Requests 2-4 (the first ranges) are honoured, then the server sends whole bodies.
+    shown = _Shown()
+    async with FakeCircleCI(
+        seed=59, config=WORLD, limit_rate=8 * MiB, faults="storage:ignore-range#5+"
+    ) as fake:
+        artifact = large_artifacts(fake, SIZE)[0]
+        report = await _download(fake, tmp_path, [artifact], subscribers=[shown])
+        log = fake.storage_requests
+    assert report.ok, report.failed
+    assert _sha(tmp_path / "big0.bin") == artifact.sha256
+    assert any(r.header("Range") and r.status == 206 for r in log)
+    assert shown.totals == {"big0.bin": SIZE}
+    assert shown.bytes == {"big0.bin": SIZE}
+
+
+async def test_progress_ends_at_the_file_size_after_a_url_expires_midway(
+    tmp_path: Path,
+) -> None:
+    # The second range is cut after 50,000 bytes; its retry waits (the injected
+    # sleep) until the signed URLs have expired, so the file is fetched again
+    # through the artifact URL with that segment unfinished.
+    wall = WallClock()
+    expired = anyio.Event()
+    shown = _Shown()
+    faults = Faults(Faults.parse("storage:reset-mid-body#3").rules, cut_bytes=50_000)
+
+    def expire_late(event: DownloadEvent) -> None:
+        shown(event)
+        if shown.bytes.get("big0.bin", 0) >= SIZE // 2 and not expired.is_set():
+            wall.now += 61  # every signed URL handed out so far is past its lifetime
+            expired.set()
+
+    async def sleep_until_expired(seconds: float) -> None:
+        await expired.wait()
+
+    async with FakeCircleCI(
+        seed=60, config=WORLD, wall_clock=wall, url_ttl=60, faults=faults
+    ) as fake:
+        artifact = large_artifacts(fake, SIZE)[0]
+        async with Downloader(
+            tmp_path,
+            token=Token(fake.token),
+            policy=OriginPolicy([fake.artifact_origin]),
+            retry=FAST_RETRY,
+            segments=SEGMENTS,
+            subscribers=[expire_late],
+            sleep=sleep_until_expired,
+        ) as dl:
+            await dl.submit(DownloadRequest(artifact.url, "big0.bin"))
+        # The cut request is logged once its handler gives up on it: wait for it.
+        for _ in range(200):
+            if any("reset-mid-body" in r.faults for r in fake.storage_requests):
+                break
+            await anyio.sleep(0.005)
+        log = await _storage_log(fake, len(PLAN) + 2)
+    assert dl.report.ok, dl.report.failed
+    assert _sha(tmp_path / "big0.bin") == artifact.sha256
+    [cut] = [r for r in log if "reset-mid-body" in r.faults]
+    assert 403 in {r.status for r in log}
+    # After the refetch, the unfinished segment came again from its start: the
+    # bytes it had shown before the expiry were shown twice unless taken back.
+    # The log is in the order requests ended; the (fake) wall clock says when they began.
+    same = sorted((r for r in log if _range(r)[1] == _range(cut)[1]), key=lambda r: r.timestamp)
+    first, *retries, last = same
+    assert first is cut
+    assert {r.status for r in retries} <= {403}  # a retry that met the expiry, if any
+    assert (_range(last), last.status) == (_range(cut), 206)
+    assert shown.bytes == {"big0.bin": SIZE}
+
+
+async def test_progress_of_a_resumed_run_counts_the_segments_already_on_disk(
+    tmp_path: Path,
+) -> None:
+    async with FakeCircleCI(seed=53, config=WORLD) as fake:
+        artifact = large_artifacts(fake, SIZE)[0]
+        first = _Shown()
+        with anyio.CancelScope() as scope:
+
+            def cancel_halfway(event: DownloadEvent) -> None:
+                first(event)
+                if first.bytes.get("big0.bin", 0) >= SIZE // 2:
+                    scope.cancel()
+
+            await _download(fake, tmp_path, [artifact], subscribers=[cancel_halfway])
+        assert scope.cancelled_caught
+        meta = json.loads((tmp_path / "big0.bin.part.meta").read_bytes())
+        done = SegmentRecord(**meta["segments"]).done_for(SIZE, SEGMENT)
+        assert done
+        second = _Shown()
+        report = await _download(fake, tmp_path, [artifact], subscribers=[second])
+    assert report.ok, report.failed
+    assert _sha(tmp_path / "big0.bin") == artifact.sha256
+    assert second.bytes == {"big0.bin": SIZE}
+
+
+async def test_one_connection_per_host_still_finishes_a_segmented_file(tmp_path: Path) -> None:
+    # The first answer's exchange holds its host's only slot until it ends: the
+    # ranges that follow must not wait behind it.
+    async with FakeCircleCI(seed=57, config=WORLD) as fake:
+        artifact = large_artifacts(fake, SIZE)[0]
+        with anyio.fail_after(10):
+            async with Downloader(
+                tmp_path,
+                token=Token(fake.token),
+                policy=OriginPolicy([fake.artifact_origin]),
+                retry=FAST_RETRY,
+                segments=SEGMENTS,
+                max_connections_per_host=1,
+            ) as dl:
+                await dl.submit(DownloadRequest(artifact.url, "big0.bin"))
+        log = await _storage_log(fake, len(PLAN))
+    assert dl.report.ok, dl.report.failed
+    assert _sha(tmp_path / "big0.bin") == artifact.sha256
+    assert sorted(_range(r) for r in log) == [(s.start, s.end) for s in PLAN]

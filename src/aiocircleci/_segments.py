@@ -74,8 +74,9 @@ DEFAULT_MAX_CONNECTIONS = 32
 # Body chunks are gathered up to this much before one positional write: about
 # what one socket read delivers, so most writes need no join.
 DEFAULT_WRITE_SIZE = 256 * 1024
-# Completed data is read back for hashing this much at a time.
-_HASH_BLOCK = 1 * MiB
+# Completed data is read back for hashing this much at a time (1 MiB measured
+# ~0.1 s more CPU and ~4 MiB more peak RSS for 2 x 256 MiB, no faster).
+_HASH_BLOCK = 256 * 1024
 _CONTENT_RANGE = re.compile(r"bytes ([0-9]+)-([0-9]+)/([0-9]+)", re.ASCII)
 
 
@@ -282,6 +283,7 @@ async def fetch_segments(
     on_done: OnDone | None = None,
     on_progress: Callable[[int], None] | None = None,
     signed: bool = False,
+    first: StreamResponse | None = None,
     retry: RetryPolicy = DEFAULT_RETRY,
     clock: Callable[[], float] = time.monotonic,
     wall_clock: Callable[[], float] = time.time,
@@ -304,6 +306,11 @@ async def fetch_segments(
     the error is raised (the other segments are cancelled). A 200 raises
     ``RangeNotHonoured``; a 403 after a redirect (or from ``url`` itself when
     ``signed``: it is a pre-signed storage URL) raises ``SegmentURLExpired``.
+
+    ``first`` is the unread 200 that gave ``total`` (the whole file from byte
+    0): its body serves segment 0 when the plan starts with it, so that
+    connection is not wasted, and the response is closed once segment 0 is in
+    (at once when the plan has no segment 0). The caller still owns it.
     """
     if connections is None:
         connections = anyio.CapacityLimiter(config.max_connections)
@@ -326,11 +333,19 @@ async def fetch_segments(
     for segment in plan:
         if not 0 <= segment.start < segment.end <= total:
             raise ValueError(f"segment {segment!r} is not within [0, {total})")
+    head: tuple[Segment, StreamResponse] | None = None
+    if first is not None:
+        if plan and plan[0].start == 0:
+            head = (plan[0], first)
+            plan = plan[1:]
+        else:
+            first.close()
     queue = iter(plan)
+    workers = min(config.segments_per_file, len(plan) + (head is not None))
     try:
         async with anyio.create_task_group() as tg:
-            for _ in range(min(config.segments_per_file, len(plan))):
-                tg.start_soon(fetcher.work, queue, on_done)
+            for i in range(workers):
+                tg.start_soon(fetcher.work, queue, on_done, head if i == 0 else None)
     except BaseExceptionGroup as group:
         raise _first(group) from None
 
@@ -417,14 +432,27 @@ class _Fetcher:
         self._sleep = sleep
         self._rng = rng
 
-    async def work(self, queue: Iterator[Segment], on_done: OnDone | None) -> None:
+    async def work(
+        self,
+        queue: Iterator[Segment],
+        on_done: OnDone | None,
+        head: tuple[Segment, StreamResponse] | None = None,
+    ) -> None:
+        if head is not None:
+            await self.fetch(head[0], first=head[1])
+            if on_done is not None:
+                await _call(on_done(head[0]))
         for segment in queue:
             await self.fetch(segment)
             if on_done is not None:
                 await _call(on_done(segment))
 
-    async def fetch(self, segment: Segment) -> None:
-        """One segment, retried from where it stopped until done or given up."""
+    async def fetch(self, segment: Segment, *, first: StreamResponse | None = None) -> None:
+        """One segment, retried from where it stopped until done or given up.
+
+        With ``first`` (a 200 for the whole file), the first attempt reads its
+        body up to the segment's end and closes it; retries ask for ranges.
+        """
         progress = _Progress(segment.start, self._url)
         retries = GetRetries(
             self._sender,
@@ -437,7 +465,15 @@ class _Fetcher:
         while True:
             try:
                 async with self._connections:
-                    await self._attempt(segment, progress)
+                    if first is not None:
+                        progress.url = first.url
+                        response, first = first, None
+                        try:
+                            await self._receive(response, progress, segment.end, whole=True)
+                        finally:
+                            response.close()
+                    else:
+                        await self._attempt(segment, progress)
                 return
             except (TransportError, IncompleteDownload, APIError) as exc:
                 if not await retries.again(exc, progress.url):
@@ -487,9 +523,14 @@ class _Fetcher:
                 url=redact_url(resp.url),
             )
 
-    async def _receive(self, resp: StreamResponse, progress: _Progress, end: int) -> None:
+    async def _receive(
+        self, resp: StreamResponse, progress: _Progress, end: int, *, whole: bool = False
+    ) -> None:
         """Stream the body to ``write_at``, moving ``progress.position`` past
-        every byte written (on failure too: a retry asks for the rest only)."""
+        every byte written (on failure too: a retry asks for the rest only).
+
+        ``whole``: the body goes on past ``end`` (the whole file): it is read up
+        to ``end`` only, and the caller closes the response."""
         position = progress.position
         write_size = self._config.write_size
         on_progress = self._on_progress
@@ -499,6 +540,14 @@ class _Fetcher:
         try:
             async for chunk in resp.iter_chunks():
                 n = len(chunk)
+                if whole and base + buffered + n >= end:
+                    chunk = chunk[: end - base - buffered]
+                    n = len(chunk)
+                    buffer.append(chunk)
+                    buffered += n
+                    if on_progress is not None:
+                        on_progress(n)
+                    break
                 if base + buffered + n > end:
                     resp.close()
                     raise IncompleteDownload(

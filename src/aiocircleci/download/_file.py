@@ -72,6 +72,7 @@ class FileDownload:
         "rel",
         "request",
         "segmented",
+        "shown",
         "started",
         "url",
     )
@@ -88,6 +89,8 @@ class FileDownload:
         self.url = request.url  # the URL that answered last (a 429 cools its origin)
         # False once the server answered a range with the whole body: one stream then.
         self.segmented = dl._segments is not None
+        # Bytes the progress events of segmented fetches have counted so far.
+        self.shown = 0
 
     def __repr__(self) -> str:
         return f"<FileDownload {self.rel!r} offset={self.offset} attempts={self.attempts}>"
@@ -156,8 +159,9 @@ class FileDownload:
         assert self.part is not None
         await self._settle()
         await self.dl._thread(self.part.discard)
-        self._progress(-self.offset)
+        self._progress(-(self.offset + self.shown))
         self.offset = 0
+        self.shown = 0
 
     async def _fetch_with_retries(self) -> FileResult:
         dl, request = self.dl, self.request
@@ -236,9 +240,13 @@ class FileDownload:
                 return await self._receive(resp, resp.url)
             total = int(resp.headers["Content-Length"])
             validator = _validator(resp.headers)
-            # The rest comes as ranges over other connections: this one is not read.
+            if not self.dl._limit_hosts:
+                # This body serves the first segment; the rest comes as ranges.
+                return await self._segmented(resp.url, total, validator, signed, first=resp)
+            # This exchange holds a slot of its host until it ends, and the
+            # ranges need slots of that host: it ends unread.
             resp.close()
-        return await self._segmented(resp.url, total, validator, signed=signed)
+        return await self._segmented(resp.url, total, validator, signed)
 
     def _segments_apply(self, resp: StreamResponse) -> bool:
         """A fresh 200 that offers ranges, of a length above the threshold."""
@@ -254,11 +262,17 @@ class FileDownload:
         return config.applies(total, accept_ranges=resp.headers.get("Accept-Ranges"))
 
     async def _segmented(
-        self, url: str, total: int, validator: str | None, *, signed: bool
+        self,
+        url: str,
+        total: int,
+        validator: str | None,
+        signed: bool,
+        *,
+        first: StreamResponse | None = None,
     ) -> FileResult:
         """Fetch the file as ranges (``fetch_segmented``), then verify and publish."""
         assert self.part is not None
-        await fetch_segmented(self, url, total, validator, signed=signed)
+        await fetch_segmented(self, url, total, validator, signed=signed, first=first)
         self.offset = total
         self._verify(total)
         await self.dl._thread(self.part.publish)

