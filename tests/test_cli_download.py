@@ -165,6 +165,13 @@ def test_plain_display_writes_one_clean_line_per_finished_file() -> None:
     assert display.bytes == 10
 
 
+@pytest.mark.parametrize("mode", list(DisplayMode))
+def test_only_a_display_that_shows_something_subscribes_to_events(mode: DisplayMode) -> None:
+    display = ProgressDisplay(io.StringIO(), mode=mode)
+    # -q draws nothing: the downloader then builds no event per file at all.
+    assert display.subscribers == ([] if mode is DisplayMode.QUIET else [display])
+
+
 @pytest.mark.parametrize("verbose", [False, True])
 def test_plain_display_lists_skipped_files_only_when_verbose(verbose: bool) -> None:
     stream = io.StringIO()

@@ -215,7 +215,7 @@ def _artifacts(args: argparse.Namespace) -> int:
 
     async def download(client: Client) -> Any:
         downloader = Downloader.from_client(
-            client, args.download, workers=args.parallel, subscribers=[display]
+            client, args.download, workers=args.parallel, subscribers=display.subscribers
         )
         async with downloader:
             async for artifact in client.job_artifacts(args.slug, args.job_number):

@@ -210,7 +210,7 @@ def run(args: argparse.Namespace) -> int:
             policy=policy,
             workers=args.jobs,
             overwrite=args.overwrite,
-            subscribers=[display],
+            subscribers=display.subscribers,
             keep_results=bool(args.json),
             segments=segments,
         )

@@ -331,7 +331,8 @@ class Downloader:
         """
         if self._send is None:
             raise RuntimeError("use the Downloader as an async context manager")
-        self._emit(DownloadQueued(request))
+        if self._subscribers:
+            self._emit(DownloadQueued(request))
         try:
             rel = safe_relpath(request.path)
             if self._claims is not None:
@@ -359,19 +360,24 @@ class Downloader:
 
     def _finish(self, result: FileResult) -> None:
         report = self.report
+        # No event is built when nobody listens (the CLI's -q subscribes nothing).
+        emit = bool(self._subscribers)
         if result.status is FileStatus.DONE:
             report.files_done += 1
             if self._keep:
                 report.done.append(result)
-            self._emit(DownloadDone(result))
+            if emit:
+                self._emit(DownloadDone(result))
         elif result.status is FileStatus.SKIPPED:
             report.files_skipped += 1
             if self._keep:
                 report.skipped.append(result)
-            self._emit(DownloadSkipped(result))
+            if emit:
+                self._emit(DownloadSkipped(result))
         else:
             report.failed.append(result)
-            self._emit(DownloadFailed(result))
+            if emit:
+                self._emit(DownloadFailed(result))
 
     # -- workers
 

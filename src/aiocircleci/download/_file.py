@@ -303,7 +303,8 @@ class FileDownload:
         offset = self.offset
         if not self.started:
             self.started = True
-            dl._emit(DownloadStarted(request, self.rel, total, offset))
+            if dl._subscribers:
+                dl._emit(DownloadStarted(request, self.rel, total, offset))
         validator = _validator(resp.headers)
         if validator != part.validator:
             part.validator = validator
