@@ -72,3 +72,43 @@ def test_files_are_created_renamed_and_hashed_inside_dest(tmp_path: Path) -> Non
     assert (tmp_path / "dest/a/b/c").read_bytes() == b"payload"
     with DestDir.open(tmp_path) as root, pytest.raises(UnsafePath):
         root.kind("../escape")
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc/self/fd")
+def test_directory_descriptors_kept_open_are_bounded_and_never_closed_under_a_user(
+    tmp_path: Path,
+) -> None:
+    before = _open_fds()
+    with DestDir.open(tmp_path / "dest", create=True, max_dirs=2) as root:
+        held = root.acquire_dir("held/here", create=True)
+        for i in range(10):
+            root.acquire_dir(f"d{i}/sub", create=True)
+            root.release_dir(f"d{i}/sub")
+            # DEST, the held directory and at most two unused ones.
+            assert _open_fds() <= before + 1 + 1 + 2
+        # The held descriptor was never closed or reused: it is still that directory.
+        assert root.acquire_dir("held/here") == held
+        made = os.open("f", os.O_WRONLY | os.O_CREAT, dir_fd=held)
+        os.close(made)
+        root.release_dir("held/here")
+        root.release_dir("held/here")
+    assert (tmp_path / "dest/held/here/f").is_file()
+    assert _open_fds() == before
+
+
+def test_a_symlink_swapped_in_for_a_known_directory_is_never_followed(tmp_path: Path) -> None:
+    dest, outside = tmp_path / "dest", tmp_path / "outside"
+    outside.mkdir()
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    with DestDir.open(dest, create=True) as root:
+        os.close(root.open_file("a/first", flags))
+        # The directory goes away and a symlink out of DEST takes its name.
+        (dest / "a").rename(dest / "moved")
+        (dest / "a").symlink_to(outside, target_is_directory=True)
+        os.close(root.open_file("a/second", flags))
+    assert list(outside.iterdir()) == []
+    assert sorted(p.name for p in (dest / "moved").iterdir()) == ["first", "second"]

@@ -22,7 +22,6 @@ Blocking calls: the per-file loop runs the slow ones on its thread pool.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import fcntl
 import hashlib
@@ -78,8 +77,8 @@ class PartFile:
 
     __slots__ = (
         "_dir",
-        "_dirs",
         "_name",
+        "_parent",
         "digest",
         "fd",
         "offset",
@@ -98,8 +97,7 @@ class PartFile:
         self.rel = rel
         self.run_id = run_id
         self.opener = opener
-        self._name = rel.rsplit("/", 1)[-1]
-        self._dirs: contextlib.ExitStack | None = None
+        self._parent, _, self._name = rel.rpartition("/")
         self._dir = -1
         self.fd = -1
         self.offset = 0
@@ -112,21 +110,22 @@ class PartFile:
         return f"<PartFile {self.rel!r} offset={self.offset} run={self.run_id}>"
 
     def __enter__(self) -> PartFile:
-        stack = contextlib.ExitStack()
-        # The parent directory, created on the way, never through a symlink.
-        self._dir = stack.enter_context(self.root.parent_fd(self.rel, create=True))
-        self._dirs = stack
+        if self._name in ("", ".", "..") or self.rel.startswith("/"):
+            raise UnsafePath("not a safe relative path", path=self.rel)
+        # The parent directory, created on the way, never through a symlink (kept
+        # open by DEST for the next file there).
+        self._dir = self.root.acquire_dir(self._parent, create=True)
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
     def close(self) -> None:
-        """Close (and unlock) the ``.part`` and the parent directory."""
+        """Close (and unlock) the ``.part``; let go of the parent directory."""
         self.close_part()
-        if self._dirs is not None:
-            self._dirs.close()
-            self._dirs = None
+        if self._dir >= 0:
+            self._dir = -1
+            self.root.release_dir(self._parent)
 
     def close_part(self) -> None:
         fd, self.fd = self.fd, -1
