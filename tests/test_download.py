@@ -117,6 +117,36 @@ async def test_200_answer_to_range_request_restarts_from_zero(
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("body", [SMALL, BODY], ids=["one-write", "streamed"])
+async def test_a_part_left_without_meta_is_fetched_anew_never_resumed_or_kept(
+    serve: ServeApp, tmp_path: Path, body: bytes
+) -> None:
+    # A crash between creating NAME.part and writing its meta (or during a one-go
+    # write, which has no meta): bytes of unknown origin, longer than the body.
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a/f.bin.part").write_bytes(b"x" * (len(body) + 4096))
+    (tmp_path / "g.bin.part").write_bytes(body[:100])  # even a true prefix is not trusted
+    seen: list[str | None] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("Range"))
+        return _ranged(request, body)
+
+    app = web.Application()
+    app.router.add_get("/f", handler)
+    async with serve(app) as base:
+        report = await download_all(
+            [DownloadRequest(base + "/f", "a/f.bin"), DownloadRequest(base + "/f", "g.bin")],
+            tmp_path,
+        )
+    assert report.ok
+    assert seen == [None, None]
+    assert (tmp_path / "a/f.bin").read_bytes() == body
+    assert (tmp_path / "g.bin").read_bytes() == body
+    assert _files_under(tmp_path) == ["a/f.bin", "g.bin"]
+
+
+@pytest.mark.anyio
 async def test_dropped_connection_resumes_with_range_and_if_range(
     serve: ServeApp, tmp_path: Path
 ) -> None:

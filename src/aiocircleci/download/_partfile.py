@@ -77,6 +77,8 @@ class PartFile:
 
     __slots__ = (
         "_dir",
+        "_locked_size",
+        "_meta",
         "_name",
         "_parent",
         "digest",
@@ -99,6 +101,11 @@ class PartFile:
         self.opener = opener
         self._parent, _, self._name = rel.rpartition("/")
         self._dir = -1
+        # The .part's size when _open_locked got its lock (-1: not known): a fresh
+        # descriptor at offset 0 needs no fstat, ftruncate or lseek to start at 0.
+        self._locked_size = -1
+        # Whether a .part.meta may exist (False once has_meta saw none and none was written).
+        self._meta = True
         self.fd = -1
         self.offset = 0
         self.digest: Any = hashlib.sha256()
@@ -128,6 +135,7 @@ class PartFile:
             self.root.release_dir(self._parent)
 
     def close_part(self) -> None:
+        self._locked_size = -1
         fd, self.fd = self.fd, -1
         if fd >= 0:
             os.close(fd)
@@ -172,7 +180,8 @@ class PartFile:
 
     def has_meta(self) -> bool:
         """Whether an earlier run left a ``.part.meta`` (what a resumable ``.part`` has)."""
-        return self._lstat(self._name + META) is not None
+        self._meta = self._lstat(self._name + META) is not None
+        return self._meta
 
     def _read_meta(self) -> dict[str, Any]:
         try:
@@ -225,6 +234,8 @@ class PartFile:
                 # Still the .part? A run that just published it renamed it away.
                 now = self._lstat(name)
                 if now is not None and (now.st_ino, now.st_dev) == (info.st_ino, info.st_dev):
+                    # Its size now that it is ours (a dead owner may have written since fstat).
+                    self._locked_size = now.st_size
                     return fd
             except BaseException:
                 os.close(fd)
@@ -283,7 +294,10 @@ class PartFile:
     def _truncate(self, size: int) -> None:
         # Not O_TRUNC at open: the lock is taken after the open, and a live
         # owner's bytes must stay untouched.
-        if os.fstat(self.fd).st_size != size:
+        known, self._locked_size = self._locked_size, -1
+        if known == 0 and size == 0:
+            return  # just opened and locked, empty, at offset 0
+        if (known if known >= 0 else os.fstat(self.fd).st_size) != size:
             os.ftruncate(self.fd, size)
         os.lseek(self.fd, size, os.SEEK_SET)
 
@@ -295,6 +309,7 @@ class PartFile:
         """
         if self.fd < 0:
             self.fd = self._open_locked()
+        self._locked_size = -1
         if not keep:
             os.ftruncate(self.fd, 0)
         if os.fstat(self.fd).st_size != total:
@@ -307,6 +322,7 @@ class PartFile:
         """
         name = self._name + META
         record = {"run": self.run_id, "validator": self.validator, "total": total, **extra}
+        self._meta = True
         if self.segments is not None:
             record["segments"] = msgspec.to_builtins(self.segments)
         self._unlink(name)
@@ -358,7 +374,8 @@ class PartFile:
                 kind = Kind.OTHER if found is None else _kind(found.st_mode)
                 raise self._refuse(kind, "the file's name") from exc
             raise
-        self._unlink(self._name + META)
+        if self._meta:
+            self._unlink(self._name + META)
         self.close_part()
 
     def discard(self) -> None:
