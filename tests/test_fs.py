@@ -112,3 +112,21 @@ def test_a_symlink_swapped_in_for_a_known_directory_is_never_followed(tmp_path: 
         os.close(root.open_file("a/second", flags))
     assert list(outside.iterdir()) == []
     assert sorted(p.name for p in (dest / "moved").iterdir()) == ["first", "second"]
+
+
+def test_only_a_directory_this_walk_created_counts_as_made_by_the_run(tmp_path: Path) -> None:
+    dest = tmp_path / "dest"
+    (dest / "old").mkdir(parents=True)
+    with DestDir.open(dest, max_dirs=0) as root:
+        root.acquire_dir("old", create=True)
+        root.acquire_dir("old/new", create=True)
+        # A directory that was there may hold an earlier run's files: never "made".
+        assert not root.made("old")
+        assert root.made("old/new")
+        root.release_dir("old")
+        root.release_dir("old/new")
+        # Once its descriptor is closed, a later walk finds it existing.
+        root.acquire_dir("old/new")
+        assert not root.made("old/new")
+        root.release_dir("old/new")
+        assert not root.made("never/walked")

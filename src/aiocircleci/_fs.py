@@ -97,7 +97,8 @@ class DestDir:
         self._fd = fd
         self.path = path
         self._max_dirs = max_dirs
-        # Directory (relative to DEST) -> [descriptor, users], least recently used first.
+        # Directory (relative to DEST) -> [descriptor, users, made by this walk (0/1)],
+        # least recently used first.
         self._dirs: dict[str, list[int]] = {}
         self._lock = threading.Lock()
 
@@ -128,7 +129,7 @@ class DestDir:
         """Close DEST and every directory descriptor kept open."""
         with self._lock:
             dirs, self._dirs = self._dirs, {}
-        for fd, _ in dirs.values():
+        for fd, _, _ in dirs.values():
             os.close(fd)
         if self._fd >= 0:
             os.close(self._fd)
@@ -184,9 +185,10 @@ class DestDir:
                 return entry[0]
         parts = _parts(rel_dir)
         fd = os.dup(self._fd)
+        made = False
         try:
             for index, name in enumerate(parts):
-                fd = self._step(fd, name, parts, index, create=create)
+                fd, made = self._step(fd, name, parts, index, create=create)
         except BaseException:
             os.close(fd)
             raise
@@ -196,9 +198,20 @@ class DestDir:
                 entry[1] += 1
                 os.close(fd)
                 return entry[0]
-            self._dirs[rel_dir] = [fd, 1]
+            self._dirs[rel_dir] = [fd, 1, made]
             self._trim()
         return fd
+
+    def made(self, rel_dir: str) -> bool:
+        """Whether this ``DestDir`` created ``rel_dir`` (held through ``acquire_dir``).
+
+        Such a directory holds nothing that predates the run: no earlier final
+        name, ``.part`` or ``.part.meta`` to look for. Forgotten once its
+        descriptor is closed (a later walk finds it existing).
+        """
+        with self._lock:
+            entry = self._dirs.get(rel_dir)
+            return entry is not None and bool(entry[2])
 
     def release_dir(self, rel_dir: str) -> None:
         """One user less of ``acquire_dir(rel_dir)``'s descriptor."""
@@ -215,19 +228,26 @@ class DestDir:
         excess = len(dirs) - self._max_dirs
         if excess <= 0:
             return
-        for key in [k for k, (_, users) in dirs.items() if users == 0][:excess]:
+        for key in [k for k, (_, users, _) in dirs.items() if users == 0][:excess]:
             os.close(dirs.pop(key)[0])
 
-    def _step(self, fd: int, name: str, parts: tuple[str, ...], index: int, *, create: bool) -> int:
+    def _step(
+        self, fd: int, name: str, parts: tuple[str, ...], index: int, *, create: bool
+    ) -> tuple[int, bool]:
+        """The child directory's descriptor (``fd`` is closed), and whether we made it."""
         where = "/".join(parts[: index + 1])
+        made = False
         while True:
             try:
                 child = os.open(name, _DIR_FLAGS, dir_fd=fd)
             except FileNotFoundError:
                 if not create:
                     raise
-                with contextlib.suppress(FileExistsError):
+                try:
                     os.mkdir(name, 0o777, dir_fd=fd)
+                    made = True
+                except FileExistsError:
+                    made = False
                 continue  # open what is there now (a racing mkdir is fine, a symlink is not)
             except OSError as exc:
                 if exc.errno in (errno.ELOOP, errno.ENOTDIR):
@@ -238,7 +258,7 @@ class DestDir:
                     ) from exc
                 raise
             os.close(fd)
-            return child
+            return child, made
 
     @staticmethod
     def _kind_at(fd: int, name: str) -> Kind:

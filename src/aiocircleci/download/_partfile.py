@@ -77,6 +77,7 @@ class PartFile:
 
     __slots__ = (
         "_dir",
+        "_fresh",
         "_locked_size",
         "_meta",
         "_name",
@@ -101,6 +102,8 @@ class PartFile:
         self.opener = opener
         self._parent, _, self._name = rel.rpartition("/")
         self._dir = -1
+        # The parent directory was made by this run: nothing in it predates the run.
+        self._fresh = False
         # The .part's size when _open_locked got its lock (-1: not known): a fresh
         # descriptor at offset 0 needs no fstat, ftruncate or lseek to start at 0.
         self._locked_size = -1
@@ -122,6 +125,7 @@ class PartFile:
         # The parent directory, created on the way, never through a symlink (kept
         # open by DEST for the next file there).
         self._dir = self.root.acquire_dir(self._parent, create=True)
+        self._fresh = self.root.made(self._parent)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -157,6 +161,8 @@ class PartFile:
         Anything else there (a directory, a symlink, a FIFO) is ``UnsafePath``:
         never complete, never replaced.
         """
+        if self._fresh:
+            return None  # a directory this run made: no earlier file there to skip
         found = self._lstat(self._name)
         if found is None:
             return None
@@ -180,7 +186,7 @@ class PartFile:
 
     def has_meta(self) -> bool:
         """Whether an earlier run left a ``.part.meta`` (what a resumable ``.part`` has)."""
-        self._meta = self._lstat(self._name + META) is not None
+        self._meta = not self._fresh and self._lstat(self._name + META) is not None
         return self._meta
 
     def _read_meta(self) -> dict[str, Any]:
