@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -532,3 +533,29 @@ def test_requests_are_frozen_values() -> None:
     with pytest.raises(AttributeError):
         request.path = "z"  # type: ignore[misc]
     assert "secret" not in repr(request)
+
+
+@pytest.mark.anyio
+async def test_a_directory_removed_mid_run_is_made_again_for_the_next_file(
+    serve: ServeApp, tmp_path: Path
+) -> None:
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(body=SMALL)
+
+    app = web.Application()
+    app.router.add_get("/{name}", handler)
+
+    def remove_after_first(event: DownloadEvent) -> None:
+        if isinstance(event, DownloadDone) and event.result.path == "a/b/1.bin":
+            shutil.rmtree(tmp_path / "a")  # someone cleans up while the run goes on
+
+    async with serve(app) as base:
+        report = await download_all(
+            [DownloadRequest(f"{base}/{i}", f"a/b/{i}.bin") for i in (1, 2, 3)],
+            tmp_path,
+            workers=1,
+            subscribers=[remove_after_first],
+        )
+    assert report.ok, [r.reason for r in report.failed]
+    assert _files_under(tmp_path) == ["a/b/2.bin", "a/b/3.bin"]
+    assert (tmp_path / "a/b/3.bin").read_bytes() == SMALL

@@ -130,3 +130,22 @@ def test_only_a_directory_this_walk_created_counts_as_made_by_the_run(tmp_path: 
         assert not root.made("old/new")
         root.release_dir("old/new")
         assert not root.made("never/walked")
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc/self/fd")
+def test_a_forgotten_directory_is_walked_to_again_and_its_old_descriptor_closed_after_use(
+    tmp_path: Path,
+) -> None:
+    before = _open_fds()
+    with DestDir.open(tmp_path / "dest", create=True) as root:
+        old = root.acquire_dir("a/b", create=True)
+        (tmp_path / "dest/a/b").rmdir()
+        root.forget_dir("a/b")  # a user of the old descriptor found the directory gone
+        new = root.acquire_dir("a/b", create=True)
+        assert root.made("a/b")
+        os.close(os.open("f", os.O_WRONLY | os.O_CREAT, dir_fd=new))
+        root.release_dir("a/b", old)  # the old one closes with its last user
+        root.release_dir("a/b", new)
+        assert _open_fds() == before + 2  # DEST and the kept a/b
+    assert (tmp_path / "dest/a/b/f").is_file()
+    assert _open_fds() == before

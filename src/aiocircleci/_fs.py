@@ -91,7 +91,7 @@ class DestDir:
     while unused (``acquire_dir``).
     """
 
-    __slots__ = ("_dirs", "_fd", "_lock", "_max_dirs", "path")
+    __slots__ = ("_dirs", "_fd", "_lock", "_max_dirs", "_stale", "path")
 
     def __init__(self, fd: int, path: str, *, max_dirs: int = DEFAULT_MAX_DIRS) -> None:
         self._fd = fd
@@ -100,6 +100,8 @@ class DestDir:
         # Directory (relative to DEST) -> [descriptor, users, made by this walk (0/1)],
         # least recently used first.
         self._dirs: dict[str, list[int]] = {}
+        # Forgotten entries still in use: closed when their last user lets go.
+        self._stale: list[list[int]] = []
         self._lock = threading.Lock()
 
     @classmethod
@@ -128,8 +130,9 @@ class DestDir:
     def close(self) -> None:
         """Close DEST and every directory descriptor kept open."""
         with self._lock:
-            dirs, self._dirs = self._dirs, {}
-        for fd, _, _ in dirs.values():
+            entries = [*self._dirs.values(), *self._stale]
+            self._dirs, self._stale = {}, []
+        for fd, _, _ in entries:
             os.close(fd)
         if self._fd >= 0:
             os.close(self._fd)
@@ -166,7 +169,7 @@ class DestDir:
         try:
             yield fd
         finally:
-            self.release_dir(parent)
+            self.release_dir(parent, fd)
 
     def acquire_dir(self, rel_dir: str, *, create: bool = False) -> int:
         """A descriptor of the directory ``rel_dir`` (``""``: DEST); ``release_dir`` it after.
@@ -213,14 +216,37 @@ class DestDir:
             entry = self._dirs.get(rel_dir)
             return entry is not None and bool(entry[2])
 
-    def release_dir(self, rel_dir: str) -> None:
-        """One user less of ``acquire_dir(rel_dir)``'s descriptor."""
+    def release_dir(self, rel_dir: str, fd: int | None = None) -> None:
+        """One user less of ``acquire_dir(rel_dir)``'s descriptor ``fd``."""
         if not rel_dir:
             return
         with self._lock:
-            self._dirs[rel_dir][1] -= 1
+            entry = self._dirs.get(rel_dir)
+            if entry is None or (fd is not None and entry[0] != fd):
+                # Forgotten (forget_dir) while in use: closed with its last user.
+                entry = next((e for e in self._stale if e[0] == fd), None)
+                if entry is None:
+                    return
+                entry[1] -= 1
+                if entry[1] == 0:
+                    self._stale.remove(entry)
+                    os.close(entry[0])
+                return
+            entry[1] -= 1
             if len(self._dirs) > self._max_dirs:
                 self._trim()
+
+    def forget_dir(self, rel_dir: str) -> None:
+        """``rel_dir``'s kept descriptor leads nowhere (the directory was removed):
+        the next ``acquire_dir`` walks to it again (and makes it, with ``create``)."""
+        with self._lock:
+            entry = self._dirs.pop(rel_dir, None)
+            if entry is None:
+                return
+            if entry[1] > 0:
+                self._stale.append(entry)
+            else:
+                os.close(entry[0])
 
     def _trim(self) -> None:
         """Close unused descriptors, least recently used first, down to ``max_dirs``."""

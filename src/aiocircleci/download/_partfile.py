@@ -135,8 +135,8 @@ class PartFile:
         """Close (and unlock) the ``.part``; let go of the parent directory."""
         self.close_part()
         if self._dir >= 0:
-            self._dir = -1
-            self.root.release_dir(self._parent)
+            fd, self._dir = self._dir, -1
+            self.root.release_dir(self._parent, fd)
 
     def close_part(self) -> None:
         self._locked_size = -1
@@ -215,9 +215,18 @@ class PartFile:
     def _open_locked(self) -> int:
         """Open the ``.part`` (created if missing) and hold its lock; ``PartInUse`` if held."""
         name = self._name + PART
+        walked = False
         while True:
             try:
                 fd = self.opener(name, os.O_RDWR | os.O_CREAT, self._dir)
+            except FileNotFoundError:
+                if walked or not self._parent:
+                    raise
+                # The parent directory was removed since DEST kept its descriptor:
+                # walk to it (and make it) again, once.
+                self._rewalk()
+                walked = True
+                continue
             except OSError as exc:
                 if exc.errno in (errno.ELOOP, errno.EISDIR, errno.ENXIO):
                     found = self._lstat(name)
@@ -247,6 +256,13 @@ class PartFile:
                 os.close(fd)
                 raise
             os.close(fd)
+
+    def _rewalk(self) -> None:
+        root, old = self.root, self._dir
+        root.forget_dir(self._parent)
+        self._dir = root.acquire_dir(self._parent, create=True)
+        self._fresh = root.made(self._parent)
+        root.release_dir(self._parent, old)
 
     def _lock(self, fd: int) -> None:
         try:
