@@ -11,8 +11,11 @@ from urllib.parse import unquote, urlsplit
 
 import anyio
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aiocircleci._paths import safe_relpath
+from aiocircleci.cli._download import request_for_url
 from aiocircleci.cli._progress import DisplayMode, ProgressDisplay, print_summary
 from aiocircleci.download import (
     DownloadDone,
@@ -165,6 +168,13 @@ def test_plain_display_writes_one_clean_line_per_finished_file() -> None:
     assert display.bytes == 10
 
 
+@pytest.mark.parametrize("mode", list(DisplayMode))
+def test_only_a_display_that_shows_something_subscribes_to_events(mode: DisplayMode) -> None:
+    display = ProgressDisplay(io.StringIO(), mode=mode)
+    # -q draws nothing: the downloader then builds no event per file at all.
+    assert display.subscribers == ([] if mode is DisplayMode.QUIET else [display])
+
+
 @pytest.mark.parametrize("verbose", [False, True])
 def test_plain_display_lists_skipped_files_only_when_verbose(verbose: bool) -> None:
     stream = io.StringIO()
@@ -224,3 +234,35 @@ async def test_each_bad_line_fails_alone_and_the_good_files_arrive(tmp_path: Pat
     for artifact in artifacts:
         rel = safe_relpath(unquote(urlsplit(artifact.url).path))
         assert hashlib.sha256((dest / rel).read_bytes()).hexdigest() == artifact.sha256
+
+
+def _by_urlsplit(url: str) -> str:
+    """The target path as a full parse of the URL gives it (or ``ValueError``)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises for a port out of range or not a number
+    except ValueError as exc:
+        raise ValueError(str(exc)) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("not an http(s) URL")
+    return unquote(parts.path)
+
+
+@settings(max_examples=500)
+@given(
+    scheme=st.sampled_from(["http://", "https://", "HTTP://", "ftp://", "http:/", ""]),
+    host=st.text(alphabet="aZ09.-_@[]:", max_size=8),
+    port=st.sampled_from(["", ":", ":0", ":80", ":65535", ":65536", ":99999", ":123456", ":x"]),
+    path=st.text(alphabet="/a%2F20é .\t\n?#&=~", max_size=12),
+)
+def test_a_listed_url_names_the_same_file_as_a_full_parse_would(
+    scheme: str, host: str, port: str, path: str
+) -> None:
+    url = f"{scheme}{host}{port}{path}"
+    try:
+        expected = _by_urlsplit(url)
+    except ValueError:
+        with pytest.raises(ValueError, match="URL"):
+            request_for_url(url)
+        return
+    assert request_for_url(url) == DownloadRequest(url, expected)

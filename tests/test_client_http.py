@@ -31,6 +31,8 @@ from aiocircleci import (
     ServerError,
     Unauthorized,
 )
+from aiocircleci._http import Request
+from aiocircleci._transport import AiohttpTransport
 from aiocircleci.models import PipelineState
 
 from .conftest import ServeApp, some
@@ -553,3 +555,30 @@ async def test_a_listing_closed_early_fetches_no_further_page(serve: ServeApp) -
         with pytest.raises(StopAsyncIteration):
             await anext(items)
     assert len(requests) == 2
+
+
+@pytest.mark.anyio
+async def test_response_headers_read_case_insensitively_and_the_first_value_wins(
+    serve: ServeApp,
+) -> None:
+    async def handler(request: web.Request) -> web.Response:
+        response = web.Response(body=b"x", headers={"ETag": '"v1"'})
+        response.headers.add("X-Twice", "first")
+        response.headers.add("x-twice", "second")
+        return response
+
+    app = web.Application()
+    app.router.add_get("/", handler)
+    async with serve(app) as base, AiohttpTransport() as transport:
+        async with transport.stream(Request("GET", base + "/")) as response:
+            headers = response.headers
+    assert headers["x-TWICE"] == "first"
+    assert headers.get("etag") == '"v1"'
+    assert "X-TWICE" in headers
+    assert "Missing" not in headers
+    assert headers.get("Missing") is None
+    names = list(headers)
+    assert [n.lower() for n in names].count("x-twice") == 1
+    assert len(headers) == len(names)
+    assert list(headers.lower_names()) == [n.lower() for n in names]
+    assert dict(headers)["X-Twice"] == "first"

@@ -143,3 +143,19 @@ def test_claims_kept_on_disk_give_the_same_names_as_claims_in_memory(
         assert len(disk) == len(memory)
     finally:
         disk.close()
+
+
+def test_claims_on_disk_still_collide_after_their_batch_went_to_the_database() -> None:
+    # More claims than one batch of inserts, then the same names again: the second
+    # round is answered by the database (and the Bloom filter), not the batch.
+    names = [f"d{i % 7}/f{i}.txt" for i in range(700)]
+    memory, disk = PathClaims(), DiskClaims()
+    try:
+        for raw in [*names, *names, "d3", "d3/f3.txt/x"]:
+            rel = safe_relpath(raw)
+            assert disk.claim(rel) == memory.claim(rel)
+        third = safe_relpath("d1/f1.txt")
+        assert disk.claim(third) == memory.claim(third) == PurePosixPath("d1/f1~3.txt")
+        assert len(disk) == len(memory) == 1403
+    finally:
+        disk.close()

@@ -11,8 +11,11 @@ import math
 import random
 import zlib
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aiocircleci import (
     DEFAULT_MAX_BODY_SIZE,
@@ -33,6 +36,7 @@ from aiocircleci import (
 )
 from aiocircleci._auth import OriginPolicy, Token
 from aiocircleci._config import from_env
+from aiocircleci._http import origin_of
 from aiocircleci._retry import GiveUp, Outcome, Retry, decide
 from aiocircleci.errors import IncompleteDownload, TimeoutError
 
@@ -352,3 +356,33 @@ async def test_the_calls_deadline_is_a_typed_timeout_even_over_a_mock_transport(
     ) as client:
         with pytest.raises(TimeoutError, match="deadline"):
             await client.me()
+
+
+def _parsed_origin(url: str) -> tuple[str, str, int]:
+    """The origin by a full parse of the whole URL, as the policy's answer must be."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "", "", -1
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    return scheme, (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(scheme, 0)
+
+
+@settings(max_examples=300)
+@given(
+    scheme=st.sampled_from(["http:", "https:", "HTTPS:", "ftp:", "", " http:"]),
+    authority=st.text(alphabet="abAB.:@[]019-%\t ", max_size=16),
+    tail=st.text(alphabet="/?#:@a.", max_size=8),
+)
+def test_the_origin_the_policy_sees_is_that_of_the_whole_url(
+    scheme: str, authority: str, tail: str
+) -> None:
+    # Origins are remembered per scheme and authority: what follows must not matter,
+    # and two authorities must never share an answer.
+    url = f"{scheme}//{authority}{tail}"
+    assert origin_of(url) == _parsed_origin(url)
+    assert origin_of(url + "/more?x#y") == _parsed_origin(url + "/more?x#y")

@@ -14,6 +14,15 @@ at a final name, and ``open_file`` refuses a symlink there.
         kind = root.kind("gh/org/repo/1/build.log")   # Kind.MISSING, FILE, DIRECTORY...
         fd = root.open_file("gh/org/repo/1/build.log.part", os.O_WRONLY | os.O_CREAT)
 
+Directory descriptors are kept open between calls (``acquire_dir``): the files
+of one job land in a few directories, and walking to one costs an ``openat`` and
+a ``close`` per component. At most ``max_dirs`` unused ones stay open (least
+recently used go first); one in use is never closed under its user. A cached
+descriptor is the directory the walk found, inside DEST and not through a
+symlink: a symlink planted at its name later does not redirect it, as it would
+not redirect a descriptor held by one file's walk. (A directory moved out of
+DEST while a run writes into it is not guarded against, by either.)
+
 Blocking calls: run them on a thread from async code.
 """
 
@@ -25,6 +34,7 @@ import errno
 import hashlib
 import os
 import stat
+import threading
 from collections.abc import Iterator
 from pathlib import PurePosixPath
 from types import TracebackType
@@ -38,6 +48,8 @@ _NOFOLLOW: Final = getattr(os, "O_NOFOLLOW", 0)
 _DIRECTORY: Final = getattr(os, "O_DIRECTORY", 0)
 _CLOEXEC: Final = getattr(os, "O_CLOEXEC", 0)
 _DIR_FLAGS: Final = os.O_RDONLY | _DIRECTORY | _NOFOLLOW | _CLOEXEC
+# Unused directory descriptors kept open (see acquire_dir).
+DEFAULT_MAX_DIRS: Final = 32
 
 
 class Kind(enum.Enum):
@@ -73,16 +85,33 @@ def _parts(rel: str | PurePosixPath) -> tuple[str, ...]:
 
 
 class DestDir:
-    """An open DEST directory; every path given to it is relative to DEST."""
+    """An open DEST directory; every path given to it is relative to DEST.
 
-    __slots__ = ("_fd", "path")
+    Safe to share between threads. ``max_dirs``: directory descriptors kept open
+    while unused (``acquire_dir``).
+    """
 
-    def __init__(self, fd: int, path: str) -> None:
+    __slots__ = ("_dirs", "_fd", "_lock", "_max_dirs", "_stale", "path")
+
+    def __init__(self, fd: int, path: str, *, max_dirs: int = DEFAULT_MAX_DIRS) -> None:
         self._fd = fd
         self.path = path
+        self._max_dirs = max_dirs
+        # Directory (relative to DEST) -> [descriptor, users, made by this walk (0/1)],
+        # least recently used first.
+        self._dirs: dict[str, list[int]] = {}
+        # Forgotten entries still in use: closed when their last user lets go.
+        self._stale: list[list[int]] = []
+        self._lock = threading.Lock()
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], *, create: bool = False) -> DestDir:
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        create: bool = False,
+        max_dirs: int = DEFAULT_MAX_DIRS,
+    ) -> DestDir:
         """Open DEST itself (which may be reached through symlinks: the user chose it)."""
         text = os.fspath(path)
         try:
@@ -92,13 +121,19 @@ class DestDir:
         except OSError as exc:
             reason = exc.strerror or type(exc).__name__
             raise DiskError(f"cannot open the destination {text}: {reason}", path=text) from exc
-        return cls(fd, text)
+        return cls(fd, text, max_dirs=max_dirs)
 
     @property
     def fd(self) -> int:
         return self._fd
 
     def close(self) -> None:
+        """Close DEST and every directory descriptor kept open."""
+        with self._lock:
+            entries = [*self._dirs.values(), *self._stale]
+            self._dirs, self._stale = {}, []
+        for fd, _, _ in entries:
+            os.close(fd)
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
@@ -129,24 +164,116 @@ class DestDir:
         when a directory is missing and ``create`` is false.
         """
         parts = _parts(rel)
-        fd = os.dup(self._fd)
+        parent = "/".join(parts[:-1])
+        fd = self.acquire_dir(parent, create=create)
         try:
-            for index, name in enumerate(parts[:-1]):
-                fd = self._step(fd, name, parts, index, create=create)
             yield fd
         finally:
-            os.close(fd)
+            self.release_dir(parent, fd)
 
-    def _step(self, fd: int, name: str, parts: tuple[str, ...], index: int, *, create: bool) -> int:
+    def acquire_dir(self, rel_dir: str, *, create: bool = False) -> int:
+        """A descriptor of the directory ``rel_dir`` (``""``: DEST); ``release_dir`` it after.
+
+        ``rel_dir`` is a safe relative path without empty components (``a/b``).
+        The descriptor comes from the cache when the directory was reached
+        before; otherwise it is walked to as ``parent_fd`` says and kept.
+        """
+        if not rel_dir:
+            return self._fd
+        with self._lock:
+            entry = self._dirs.pop(rel_dir, None)
+            if entry is not None:
+                entry[1] += 1
+                self._dirs[rel_dir] = entry  # now the most recently used
+                return entry[0]
+        parts = _parts(rel_dir)
+        fd = os.dup(self._fd)
+        made = False
+        try:
+            for index, name in enumerate(parts):
+                fd, made = self._step(fd, name, parts, index, create=create)
+        except BaseException:
+            os.close(fd)
+            raise
+        with self._lock:
+            entry = self._dirs.get(rel_dir)
+            if entry is not None:  # another thread walked there meanwhile: share its one
+                entry[1] += 1
+                os.close(fd)
+                return entry[0]
+            self._dirs[rel_dir] = [fd, 1, made]
+            self._trim()
+        return fd
+
+    def made(self, rel_dir: str) -> bool:
+        """Whether this ``DestDir`` created ``rel_dir`` (held through ``acquire_dir``).
+
+        Such a directory holds nothing that predates the run: no earlier final
+        name, ``.part`` or ``.part.meta`` to look for. Forgotten once its
+        descriptor is closed (a later walk finds it existing).
+        """
+        with self._lock:
+            entry = self._dirs.get(rel_dir)
+            return entry is not None and bool(entry[2])
+
+    def release_dir(self, rel_dir: str, fd: int | None = None) -> None:
+        """One user less of ``acquire_dir(rel_dir)``'s descriptor ``fd``."""
+        if not rel_dir:
+            return
+        with self._lock:
+            entry = self._dirs.get(rel_dir)
+            if entry is None or (fd is not None and entry[0] != fd):
+                # Forgotten (forget_dir) while in use: closed with its last user.
+                entry = next((e for e in self._stale if e[0] == fd), None)
+                if entry is None:
+                    return
+                entry[1] -= 1
+                if entry[1] == 0:
+                    self._stale.remove(entry)
+                    os.close(entry[0])
+                return
+            entry[1] -= 1
+            if len(self._dirs) > self._max_dirs:
+                self._trim()
+
+    def forget_dir(self, rel_dir: str) -> None:
+        """``rel_dir``'s kept descriptor leads nowhere (the directory was removed):
+        the next ``acquire_dir`` walks to it again (and makes it, with ``create``)."""
+        with self._lock:
+            entry = self._dirs.pop(rel_dir, None)
+            if entry is None:
+                return
+            if entry[1] > 0:
+                self._stale.append(entry)
+            else:
+                os.close(entry[0])
+
+    def _trim(self) -> None:
+        """Close unused descriptors, least recently used first, down to ``max_dirs``."""
+        dirs = self._dirs
+        excess = len(dirs) - self._max_dirs
+        if excess <= 0:
+            return
+        for key in [k for k, (_, users, _) in dirs.items() if users == 0][:excess]:
+            os.close(dirs.pop(key)[0])
+
+    def _step(
+        self, fd: int, name: str, parts: tuple[str, ...], index: int, *, create: bool
+    ) -> tuple[int, bool]:
+        """The child directory's descriptor (``fd`` is closed), and whether we made it."""
         where = "/".join(parts[: index + 1])
+        made = False
         while True:
             try:
                 child = os.open(name, _DIR_FLAGS, dir_fd=fd)
             except FileNotFoundError:
                 if not create:
                     raise
-                with contextlib.suppress(FileExistsError):
+                try:
                     os.mkdir(name, 0o777, dir_fd=fd)
+                    made = True
+                except FileExistsError:
+                    made = False
                 continue  # open what is there now (a racing mkdir is fine, a symlink is not)
             except OSError as exc:
                 if exc.errno in (errno.ELOOP, errno.ENOTDIR):
@@ -157,7 +284,7 @@ class DestDir:
                     ) from exc
                 raise
             os.close(fd)
-            return child
+            return child, made
 
     @staticmethod
     def _kind_at(fd: int, name: str) -> Kind:

@@ -3,6 +3,8 @@ speaks aiohttp. Pure data and small helpers about URLs and origins."""
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -139,11 +141,23 @@ def _port(parts: Any) -> int | None:
     return port
 
 
+# The URL up to its path, query or fragment: all that its origin depends on.
+_AUTHORITY = re.compile(r"[^/?#]*//[^/?#]*")
+
+
 def origin_of(url: str) -> tuple[str, str, int]:
     """``(scheme, host, port)`` of a URL, with the default port filled in.
 
     A port that is not a valid number gives ``-1``, which matches no origin.
     """
+    # Every file of a run asks this of its URL (gate, policy, slot): the answer
+    # is remembered per scheme and authority, not parsed again per file.
+    authority = _AUTHORITY.match(url)
+    return _origin(authority.group() if authority is not None else url)
+
+
+@functools.lru_cache(maxsize=256)
+def _origin(url: str) -> tuple[str, str, int]:
     try:
         parts = urlsplit(url)
     except ValueError:  # "Invalid IPv6 URL" and the like

@@ -196,13 +196,15 @@ class PathClaims:
         return True
 
     def _plain_free(self, text: str) -> bool:
+        # Once per file of a run: no generator per check.
+        if text.endswith(RESERVED_SUFFIXES):
+            return False  # the careful path checks whose temporary it could be
         files = self._files
         if text in files or text in self._dirs:
             return False
-        if any(text + suffix in files for suffix in RESERVED_SUFFIXES):
-            return False
-        if any(text.endswith(suffix) for suffix in RESERVED_SUFFIXES):
-            return False  # the careful path checks whose temporary it could be
+        for suffix in RESERVED_SUFFIXES:
+            if text + suffix in files:
+                return False
         parent, _, _ = text.rpartition("/")
         while parent:
             if parent in files:

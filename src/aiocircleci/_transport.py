@@ -10,11 +10,12 @@ bodies itself, so that a size cap counts the bytes that reach memory.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from types import TracebackType
 from typing import Any, Self
 
 import aiohttp
+from multidict import CIMultiDictProxy
 from yarl import URL
 
 from ._config import DEFAULT_LIMITS, DEFAULT_TIMEOUT, Limits, Timeout
@@ -73,6 +74,43 @@ class _StrictConnector(aiohttp.TCPConnector):
             conn.close()
 
 
+class _ResponseHeaders(Headers):
+    """aiohttp's own case-insensitive headers, read in place: no copy per response.
+
+    The same answers as ``Headers`` (first value wins, names as sent).
+    """
+
+    __slots__ = ("_raw",)
+
+    def __init__(self, raw: CIMultiDictProxy[str]) -> None:
+        self._raw = raw
+
+    def __getitem__(self, name: str) -> str:
+        return self._raw[name]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self._raw.get(name, default)
+
+    def _first_names(self) -> dict[str, str]:
+        """Lower-case name -> the name as first sent."""
+        names: dict[str, str] = {}
+        for name in self._raw:
+            names.setdefault(name.lower(), name)
+        return names
+
+    def lower_names(self) -> Iterator[str]:
+        return iter(self._first_names())
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name in self._raw
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._first_names().values())
+
+    def __len__(self) -> int:
+        return len(self._first_names())
+
+
 class AiohttpStream:
     """A response whose body is read chunk by chunk, as sent (no decompression)."""
 
@@ -83,7 +121,7 @@ class AiohttpStream:
         self._request = request
         self.status = response.status
         self.reason = response.reason or ""
-        self.headers = Headers(response.headers.items())
+        self.headers: Headers = _ResponseHeaders(response.headers)
         self.url = request.url
 
     async def iter_chunks(self) -> AsyncIterator[bytes]:

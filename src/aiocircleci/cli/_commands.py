@@ -217,7 +217,11 @@ def _artifacts(args: argparse.Namespace) -> int:
     async def download(client: Client) -> Any:
         lock = DestLock(args.download)
         downloader = Downloader.from_client(
-            client, args.download, workers=args.parallel, subscribers=[display], run_id=lock.run_id
+            client,
+            args.download,
+            workers=args.parallel,
+            subscribers=display.subscribers,
+            run_id=lock.run_id,
         )
         # One writer per DEST, as for `download` and `mirror`.
         async with lock, downloader:

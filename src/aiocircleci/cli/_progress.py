@@ -99,6 +99,11 @@ class ProgressDisplay:
         self._overall: Any = None
         self._tasks: dict[str, Any] = {}
 
+    @property
+    def subscribers(self) -> list[ProgressDisplay]:
+        """``[self]`` when it shows anything, else ``[]``: a quiet run builds no events."""
+        return [] if self.mode is DisplayMode.QUIET else [self]
+
     def __enter__(self) -> Self:
         if self.mode is DisplayMode.LIVE:
             self._start_live()

@@ -26,6 +26,9 @@ _BLOOM_BYTES: Final = 1 << 18
 _MASK: Final = _BLOOM_BYTES * 8 - 1
 # Recently used keys answered without a query (directories repeat from file to file).
 _RECENT: Final = 1024
+# New keys are inserted this many at a time (one executemany): a statement per
+# claim cost more than the rest of the claim.
+_BATCH: Final = 256
 
 
 class _Keys:
@@ -33,10 +36,11 @@ class _Keys:
 
     Most lookups of a claim are of new names (absent) or of the directories just
     used (present): a fixed-size Bloom filter answers the first kind and a small
-    cache of recent keys the second, without a query. Both have a fixed size.
+    cache of recent keys the second, without a query. New keys wait in a batch of
+    at most ``_BATCH`` before they are inserted. All three have a fixed size.
     """
 
-    __slots__ = ("_add", "_bits", "_db", "_has", "_recent", "_table")
+    __slots__ = ("_add", "_bits", "_db", "_has", "_pending", "_recent", "_table")
 
     def __init__(self, db: sqlite3.Connection, table: str) -> None:
         self._db = db
@@ -46,6 +50,7 @@ class _Keys:
         self._add = f"INSERT OR IGNORE INTO {table} (key) VALUES (?)"
         self._bits = bytearray(_BLOOM_BYTES)
         self._recent: dict[str, None] = {}
+        self._pending: set[str] = set()
 
     def __contains__(self, key: object, /) -> bool:
         if key in self._recent:
@@ -55,17 +60,26 @@ class _Keys:
         bits = self._bits
         if not (bits[a >> 3] >> (a & 7) & 1 and bits[b >> 3] >> (b & 7) & 1):
             return False  # never added
-        found = self._db.execute(self._has, (key,)).fetchone() is not None
+        found = key in self._pending or self._db.execute(self._has, (key,)).fetchone() is not None
         if found:
             self._remember(key)  # type: ignore[arg-type]
         return found
 
     def __len__(self) -> int:
+        self._flush()
         (count,) = self._db.execute(f"SELECT count(*) FROM {self._table}").fetchone()
         return int(count)
 
+    def _flush(self) -> None:
+        if self._pending:
+            self._db.executemany(self._add, [(key,) for key in self._pending])
+            self._pending.clear()
+
     def add(self, key: str, /) -> None:
-        self._db.execute(self._add, (key,))
+        pending = self._pending
+        pending.add(key)
+        if len(pending) >= _BATCH:
+            self._flush()
         h = hash(key)
         a, b = h & _MASK, (h >> 24) & _MASK
         bits = self._bits

@@ -331,7 +331,8 @@ class Downloader:
         """
         if self._send is None:
             raise RuntimeError("use the Downloader as an async context manager")
-        self._emit(DownloadQueued(request))
+        if self._subscribers:
+            self._emit(DownloadQueued(request))
         try:
             rel = safe_relpath(request.path)
             if self._claims is not None:
@@ -340,7 +341,11 @@ class Downloader:
             self._finish(FileResult(request=request, status=FileStatus.FAILED, error=exc))
             return
         try:
-            await self._send.send((request, rel))
+            try:
+                # While there is room, no checkpoint: a lister's burst costs no loop cycle per file.
+                self._send.send_nowait((request, rel))
+            except anyio.WouldBlock:
+                await self._send.send((request, rel))
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             if self._fatal is not None:
                 raise self._fatal from None
@@ -359,19 +364,24 @@ class Downloader:
 
     def _finish(self, result: FileResult) -> None:
         report = self.report
+        # No event is built when nobody listens (the CLI's -q subscribes nothing).
+        emit = bool(self._subscribers)
         if result.status is FileStatus.DONE:
             report.files_done += 1
             if self._keep:
                 report.done.append(result)
-            self._emit(DownloadDone(result))
+            if emit:
+                self._emit(DownloadDone(result))
         elif result.status is FileStatus.SKIPPED:
             report.files_skipped += 1
             if self._keep:
                 report.skipped.append(result)
-            self._emit(DownloadSkipped(result))
+            if emit:
+                self._emit(DownloadSkipped(result))
         else:
             report.failed.append(result)
-            self._emit(DownloadFailed(result))
+            if emit:
+                self._emit(DownloadFailed(result))
 
     # -- workers
 
@@ -379,7 +389,11 @@ class Downloader:
         self, receive: MemoryObjectReceiveStream[tuple[DownloadRequest, PurePosixPath]]
     ) -> None:
         with receive:
-            async for request, rel in receive:
+            while True:
+                try:
+                    request, rel = await _take(receive)
+                except anyio.EndOfStream:
+                    return
                 if self._in_flight is None:
                     result = await self._download(request, rel)
                 else:
@@ -431,6 +445,14 @@ class Downloader:
         if limiter is None:
             limiter = self._hosts[origin] = anyio.CapacityLimiter(self._per_host)
         return limiter
+
+
+async def _take(receive: MemoryObjectReceiveStream[T]) -> T:
+    """The next item; no checkpoint (a loop cycle) while one is queued."""
+    try:
+        return receive.receive_nowait()
+    except anyio.WouldBlock:
+        return await receive.receive()
 
 
 async def download_all(

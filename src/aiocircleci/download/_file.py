@@ -128,8 +128,9 @@ class FileDownload:
                     self.offset = part.offset
                 return await self._fetch_with_retries()
             finally:
-                with anyio.move_on_after(CLOSE_TIMEOUT, shield=True):
-                    await self._settle()
+                if self.pending is not None:  # a shielded scope costs ~30 calls: only when needed
+                    with anyio.move_on_after(CLOSE_TIMEOUT, shield=True):
+                        await self._settle()
 
     async def _check_existing(self, part: PartFile, size: int) -> FileResult | None:
         request = self.request
@@ -317,7 +318,8 @@ class FileDownload:
         offset = self.offset
         if not self.started:
             self.started = True
-            dl._emit(DownloadStarted(request, self.rel, total, offset))
+            if dl._subscribers:
+                dl._emit(DownloadStarted(request, self.rel, total, offset))
         validator = _validator(resp.headers)
         if validator != part.validator:
             part.validator = validator
@@ -334,7 +336,6 @@ class FileDownload:
     async def _stream_body(self, resp: StreamResponse, total: int | None) -> FileResult:
         dl, part = self.dl, self.part
         assert part is not None
-        loop = asyncio.get_running_loop()
         executor = dl._executor
         chunk_size = dl._chunk_size
         buffer: list[bytes] = []
@@ -357,7 +358,9 @@ class FileDownload:
                         opened = True
                     await self._settle()
                     # The next read overlaps with this hash + write in the pool.
-                    self.pending = loop.run_in_executor(executor, part.write_chunks, buffer)
+                    self.pending = asyncio.get_running_loop().run_in_executor(
+                        executor, part.write_chunks, buffer
+                    )
                     buffer = []
                     buffered = 0
         except BaseException as exc:

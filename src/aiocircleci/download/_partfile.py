@@ -22,7 +22,6 @@ Blocking calls: the per-file loop runs the slow ones on its thread pool.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import fcntl
 import hashlib
@@ -78,8 +77,11 @@ class PartFile:
 
     __slots__ = (
         "_dir",
-        "_dirs",
+        "_fresh",
+        "_locked_size",
+        "_meta",
         "_name",
+        "_parent",
         "digest",
         "fd",
         "offset",
@@ -98,9 +100,15 @@ class PartFile:
         self.rel = rel
         self.run_id = run_id
         self.opener = opener
-        self._name = rel.rsplit("/", 1)[-1]
-        self._dirs: contextlib.ExitStack | None = None
+        self._parent, _, self._name = rel.rpartition("/")
         self._dir = -1
+        # The parent directory was made by this run: nothing in it predates the run.
+        self._fresh = False
+        # The .part's size when _open_locked got its lock (-1: not known): a fresh
+        # descriptor at offset 0 needs no fstat, ftruncate or lseek to start at 0.
+        self._locked_size = -1
+        # Whether a .part.meta may exist (False once has_meta saw none and none was written).
+        self._meta = True
         self.fd = -1
         self.offset = 0
         self.digest: Any = hashlib.sha256()
@@ -112,23 +120,26 @@ class PartFile:
         return f"<PartFile {self.rel!r} offset={self.offset} run={self.run_id}>"
 
     def __enter__(self) -> PartFile:
-        stack = contextlib.ExitStack()
-        # The parent directory, created on the way, never through a symlink.
-        self._dir = stack.enter_context(self.root.parent_fd(self.rel, create=True))
-        self._dirs = stack
+        if self._name in ("", ".", "..") or self.rel.startswith("/"):
+            raise UnsafePath("not a safe relative path", path=self.rel)
+        # The parent directory, created on the way, never through a symlink (kept
+        # open by DEST for the next file there).
+        self._dir = self.root.acquire_dir(self._parent, create=True)
+        self._fresh = self.root.made(self._parent)
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
     def close(self) -> None:
-        """Close (and unlock) the ``.part`` and the parent directory."""
+        """Close (and unlock) the ``.part``; let go of the parent directory."""
         self.close_part()
-        if self._dirs is not None:
-            self._dirs.close()
-            self._dirs = None
+        if self._dir >= 0:
+            fd, self._dir = self._dir, -1
+            self.root.release_dir(self._parent, fd)
 
     def close_part(self) -> None:
+        self._locked_size = -1
         fd, self.fd = self.fd, -1
         if fd >= 0:
             os.close(fd)
@@ -150,6 +161,8 @@ class PartFile:
         Anything else there (a directory, a symlink, a FIFO) is ``UnsafePath``:
         never complete, never replaced.
         """
+        if self._fresh:
+            return None  # a directory this run made: no earlier file there to skip
         found = self._lstat(self._name)
         if found is None:
             return None
@@ -173,7 +186,8 @@ class PartFile:
 
     def has_meta(self) -> bool:
         """Whether an earlier run left a ``.part.meta`` (what a resumable ``.part`` has)."""
-        return self._lstat(self._name + META) is not None
+        self._meta = not self._fresh and self._lstat(self._name + META) is not None
+        return self._meta
 
     def _read_meta(self) -> dict[str, Any]:
         try:
@@ -201,9 +215,18 @@ class PartFile:
     def _open_locked(self) -> int:
         """Open the ``.part`` (created if missing) and hold its lock; ``PartInUse`` if held."""
         name = self._name + PART
+        walked = False
         while True:
             try:
                 fd = self.opener(name, os.O_RDWR | os.O_CREAT, self._dir)
+            except FileNotFoundError:
+                if walked or not self._parent:
+                    raise
+                # The parent directory was removed since DEST kept its descriptor:
+                # walk to it (and make it) again, once.
+                self._rewalk()
+                walked = True
+                continue
             except OSError as exc:
                 if exc.errno in (errno.ELOOP, errno.EISDIR, errno.ENXIO):
                     found = self._lstat(name)
@@ -226,11 +249,20 @@ class PartFile:
                 # Still the .part? A run that just published it renamed it away.
                 now = self._lstat(name)
                 if now is not None and (now.st_ino, now.st_dev) == (info.st_ino, info.st_dev):
+                    # Its size now that it is ours (a dead owner may have written since fstat).
+                    self._locked_size = now.st_size
                     return fd
             except BaseException:
                 os.close(fd)
                 raise
             os.close(fd)
+
+    def _rewalk(self) -> None:
+        root, old = self.root, self._dir
+        root.forget_dir(self._parent)
+        self._dir = root.acquire_dir(self._parent, create=True)
+        self._fresh = root.made(self._parent)
+        root.release_dir(self._parent, old)
 
     def _lock(self, fd: int) -> None:
         try:
@@ -284,7 +316,10 @@ class PartFile:
     def _truncate(self, size: int) -> None:
         # Not O_TRUNC at open: the lock is taken after the open, and a live
         # owner's bytes must stay untouched.
-        if os.fstat(self.fd).st_size != size:
+        known, self._locked_size = self._locked_size, -1
+        if known == 0 and size == 0:
+            return  # just opened and locked, empty, at offset 0
+        if (known if known >= 0 else os.fstat(self.fd).st_size) != size:
             os.ftruncate(self.fd, size)
         os.lseek(self.fd, size, os.SEEK_SET)
 
@@ -296,6 +331,7 @@ class PartFile:
         """
         if self.fd < 0:
             self.fd = self._open_locked()
+        self._locked_size = -1
         if not keep:
             os.ftruncate(self.fd, 0)
         if os.fstat(self.fd).st_size != total:
@@ -308,6 +344,7 @@ class PartFile:
         """
         name = self._name + META
         record = {"run": self.run_id, "validator": self.validator, "total": total, **extra}
+        self._meta = True
         if self.segments is not None:
             record["segments"] = msgspec.to_builtins(self.segments)
         self._unlink(name)
@@ -359,7 +396,8 @@ class PartFile:
                 kind = Kind.OTHER if found is None else _kind(found.st_mode)
                 raise self._refuse(kind, "the file's name") from exc
             raise
-        self._unlink(self._name + META)
+        if self._meta:
+            self._unlink(self._name + META)
         self.close_part()
 
     def discard(self) -> None:
