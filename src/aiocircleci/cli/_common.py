@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
@@ -16,8 +16,10 @@ from .._auth import TOKEN_ENV_VARS, Token
 from .._config import DEFAULT_LIMITS, Config, Limits, from_env
 from .._limiter import Limiter
 from .._objectstore import CLOUD_EXTRA_HINT, StoreURL, parse_dest
-from ..client import Client
 from ..errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from ..client import Client
 
 __all__ = [
     "EXIT_FAILED",
@@ -139,6 +141,8 @@ def make_client(
     limiter: Limiter | None = None,
 ) -> Client:
     """A client configured from the environment and the global options (base URL, token)."""
+    from ..client import Client  # not at start-up: `download` never makes one
+
     config = env_config(args)
     try:
         return Client(
