@@ -42,7 +42,7 @@ from ._common import (
     refuse_url_dest,
     run_async,
 )
-from ._progress import ProgressDisplay, print_summary
+from ._progress import DisplayMode, ProgressDisplay, print_summary
 
 __all__ = ["ARTIFACT_HOSTS_ENV", "register", "run"]
 
@@ -64,6 +64,16 @@ def register(
     parser.add_argument("--dest", required=True, metavar="DIR", help="destination directory")
     parser.add_argument(
         "-j", "--jobs", type=int, default=8, metavar="N", help="parallel downloads (default: 8)"
+    )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=None,
+        metavar="N",
+        help=(
+            "download in N processes, each with -j downloads, so small files use every core "
+            "(default: the number of usable CPUs; 1: all in this process)"
+        ),
     )
     parser.add_argument(
         "--overwrite", action="store_true", help="download files that already exist complete"
@@ -190,9 +200,20 @@ def _check_dest(dest: str) -> None:
         raise CLIError(f"--dest {dest} is not a directory")
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
 def run(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise CLIError("-j must be at least 1")
+    processes = usable_cpus() if args.processes is None else args.processes
+    if processes < 1:
+        raise CLIError("--processes must be at least 1")
     _check_dest(args.dest)
     token = load_token(args)
     policy = _policy(args)
@@ -210,11 +231,14 @@ def run(args: argparse.Namespace) -> int:
             policy=policy,
             workers=args.jobs,
             overwrite=args.overwrite,
-            subscribers=[display],
+            # Quiet shows nothing until the summary, which reads the report: no events needed.
+            subscribers=[] if display.mode is DisplayMode.QUIET else [display],
             keep_results=bool(args.json),
             segments=segments,
+            processes=processes,
         )
         # One writer per DEST: a second run would share (and corrupt) our .part files.
+        # Worker processes (--processes) write under this run's lock and run id.
         async with lock, downloader:
             async for line in _lines(source):
                 url = line.strip()
@@ -250,6 +274,8 @@ def run(args: argparse.Namespace) -> int:
                 "failed": [_result_json(r) for r in report.failed],
                 "bytes": report.bytes,
                 "seconds": round(report.seconds, 3),
+                # Only when it happened: the usual document stays as it was.
+                **({"processes_lost": report.processes_lost} if report.processes_lost else {}),
             }
         )
     elif not args.quiet or report.failed:

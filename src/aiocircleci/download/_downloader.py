@@ -60,6 +60,7 @@ from ..errors import APIError, DiskError, DownloadError, TransportError, UnsafeP
 from ._claims import DiskClaims
 from ._file import CLOSE_TIMEOUT, FileDownload
 from ._partfile import Opener, nofollow_opener
+from ._processes import WorkerProcesses
 from ._values import (
     DownloadDone,
     DownloadEvent,
@@ -139,6 +140,14 @@ class Downloader:
     above ``segments.threshold`` (``None``: every file is one stream). Its
     ``max_connections`` caps the segment connections of the whole run; the
     ``.part.meta`` records finished segments, so a later run resumes only the rest.
+
+    ``processes`` (default 1: everything on this event loop) above 1 starts
+    ``processes - 1`` worker interpreters that download beside this one, each
+    with these settings and ``workers`` downloads of its own (``_processes``):
+    small files then use every core. Results and events arrive here as from
+    local workers. Settings that cannot cross a process (``session``,
+    ``transport``, ``in_flight``, ``opener``, clocks, ``sleep``, ``rng``) are
+    refused with it; the segment cap then holds per process.
     """
 
     def __init__(
@@ -169,9 +178,32 @@ class Downloader:
         wall_clock: Callable[[], float] = time.time,
         transport: Transport | None = None,
         segments: SegmentConfig | None = DEFAULT_SEGMENTS,
+        processes: int = 1,
     ) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
+        if processes < 1:
+            raise ValueError("processes must be at least 1")
+        if processes > 1:
+            local_only = {
+                "session": session is not None,
+                "transport": transport is not None,
+                "in_flight": in_flight is not None,
+                "opener": opener is not nofollow_opener,
+                "sleep": sleep is not anyio.sleep,
+                "rng": rng is not None,
+                "clock": clock is not time.monotonic,
+                "wall_clock": wall_clock is not time.time,
+            }
+            if any(local_only.values()):
+                names = ", ".join(name for name, given in local_only.items() if given)
+                raise ValueError(f"{names} cannot be shared with worker processes (processes > 1)")
+        self._processes = processes
+        self._pool: WorkerProcesses | None = None
+        # What worker processes are given as they were given here.
+        self._timeout = timeout
+        self._per_host_option = max_connections_per_host
+        self._open_files_option = max_open_files
         self.dest = Path(dest)
         self._token = token
         self._policy = policy
@@ -295,6 +327,9 @@ class Downloader:
         with receive:
             for _ in range(self._workers):
                 tg.start_soon(self._worker, receive.clone())
+            if self._processes > 1:
+                self._pool = WorkerProcesses(self, self._processes - 1)
+                tg.start_soon(self._pool.run, receive.clone())
         return self
 
     async def __aexit__(
@@ -306,6 +341,8 @@ class Downloader:
         assert self._tg is not None
         assert self._send is not None
         self._send.close()
+        if self._pool is not None:
+            self._pool.input_closed.set()
         try:
             if exc is not None:
                 self._tg.cancel_scope.cancel()
@@ -350,6 +387,8 @@ class Downloader:
         """No more requests: the workers finish the queue, then leaving the context returns."""
         if self._send is not None:
             await self._send.aclose()
+        if self._pool is not None:
+            self._pool.input_closed.set()
 
     # -- events and results
 
