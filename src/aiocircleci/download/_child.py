@@ -15,6 +15,7 @@ import asyncio
 import ctypes
 import os
 import signal
+import stat
 import sys
 from pathlib import PurePosixPath
 from typing import Final
@@ -231,6 +232,9 @@ async def serve() -> None:
 
 
 def main() -> None:
+    modes = [os.fstat(fd).st_mode for fd in (0, 1)]
+    if not all(stat.S_ISFIFO(m) or stat.S_ISSOCK(m) for m in modes):
+        sys.exit("this is a download worker process: Downloader(processes=N) starts it on pipes")
     die_with_parent()
     # A closed pipe must not print a traceback; the parent reports a lost child.
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)

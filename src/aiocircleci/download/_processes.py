@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Final
 
 import anyio
 from anyio.abc import Process
-from anyio.streams.buffered import BufferedByteReceiveStream
 from anyio.streams.memory import MemoryObjectReceiveStream
 
 from .._auth import environ_without_token
@@ -39,6 +38,7 @@ from ._values import DownloadProgress, DownloadRequest, DownloadStarted, FileRes
 from ._wire import (
     HEADER,
     Fatal,
+    FromChild,
     Hello,
     Progress,
     Ready,
@@ -61,6 +61,7 @@ log = logging.getLogger("aiocircleci")
 CHILD_MODULE: Final = "aiocircleci.download._child"
 # The end of a dead child's stderr, quoted in the warning.
 _STDERR_TAIL: Final = 2048
+_READ_SIZE: Final = 256 * 1024
 
 Item = tuple[DownloadRequest, PurePosixPath]
 
@@ -251,47 +252,22 @@ class _Pump:
 
     async def _read(self, process: Process) -> None:
         assert process.stdout is not None
-        reader = BufferedByteReceiveStream(process.stdout)
-        dl = self.dl
+        stdout = process.stdout
+        buffer = bytearray()
         try:
             while True:
-                header = await reader.receive_exactly(HEADER.size)
-                message = from_child.decode(await reader.receive_exactly(HEADER.unpack(header)[0]))
-                if isinstance(message, Result):
-                    (request, rel), done = self.in_flight.pop(message.id)
-                    dl.report.bytes += message.received
-                    if message.started is not None:
-                        total, offset = message.started
-                        dl._emit(DownloadStarted(request, str(rel), total, offset))
-                    if message.progress:
-                        dl._emit(DownloadProgress(request, str(rel), message.progress))
-                    dl._finish(
-                        FileResult(
-                            request=request,
-                            status=FileStatus(message.status),
-                            path=message.path,
-                            size=message.size,
-                            sha256=message.sha256,
-                            attempts=message.attempts,
-                            error=None if message.error is None else error_from_wire(message.error),
-                        )
-                    )
-                    done.set()
-                elif isinstance(message, Progress):
-                    (request, rel), _ = self.in_flight[message.id]
-                    dl._emit(DownloadProgress(request, str(rel), message.delta))
-                elif isinstance(message, Started):
-                    (request, rel), _ = self.in_flight[message.id]
-                    dl._emit(DownloadStarted(request, str(rel), message.total, message.offset))
-                elif isinstance(message, Ready):
-                    self.ready.set()
-                elif isinstance(message, Fatal):
-                    error = error_from_wire(message.error)
-                    if dl._fatal is None:
-                        dl._fatal = error if isinstance(error, DiskError) else DiskError(str(error))
-                    assert dl._tg is not None
-                    dl._tg.cancel_scope.cancel()
-        except (anyio.IncompleteRead, anyio.EndOfStream, anyio.BrokenResourceError):
+                buffer += await stdout.receive(_READ_SIZE)
+                # Every whole frame of the chunk, without an await between them.
+                start = 0
+                while len(buffer) - start >= HEADER.size:
+                    (size,) = HEADER.unpack_from(buffer, start)
+                    end = start + HEADER.size + size
+                    if end > len(buffer):
+                        break
+                    self._handle(from_child.decode(memoryview(buffer)[start + HEADER.size : end]))
+                    start = end
+                del buffer[:start]
+        except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
             pass
         finally:
             self.dead = True
@@ -299,6 +275,43 @@ class _Pump:
             self.ready.set()
             for _, done in self.in_flight.values():
                 done.set()
+
+    def _handle(self, message: FromChild) -> None:
+        dl = self.dl
+        if isinstance(message, Result):
+            (request, rel), done = self.in_flight.pop(message.id)
+            dl.report.bytes += message.received
+            if message.started is not None:
+                total, offset = message.started
+                dl._emit(DownloadStarted(request, str(rel), total, offset))
+            if message.progress:
+                dl._emit(DownloadProgress(request, str(rel), message.progress))
+            dl._finish(
+                FileResult(
+                    request=request,
+                    status=FileStatus(message.status),
+                    path=message.path,
+                    size=message.size,
+                    sha256=message.sha256,
+                    attempts=message.attempts,
+                    error=None if message.error is None else error_from_wire(message.error),
+                )
+            )
+            done.set()
+        elif isinstance(message, Progress):
+            (request, rel), _ = self.in_flight[message.id]
+            dl._emit(DownloadProgress(request, str(rel), message.delta))
+        elif isinstance(message, Started):
+            (request, rel), _ = self.in_flight[message.id]
+            dl._emit(DownloadStarted(request, str(rel), message.total, message.offset))
+        elif isinstance(message, Ready):
+            self.ready.set()
+        elif isinstance(message, Fatal):
+            error = error_from_wire(message.error)
+            if dl._fatal is None:
+                dl._fatal = error if isinstance(error, DiskError) else DiskError(str(error))
+            assert dl._tg is not None
+            dl._tg.cancel_scope.cancel()
 
     async def _drain_stderr(self, process: Process) -> None:
         assert process.stderr is not None

@@ -33,18 +33,22 @@ from ._partfile import PartInUse
 __all__ = [
     "HEADER",
     "Fatal",
+    "FromChild",
     "Hello",
     "Progress",
     "Ready",
     "Result",
     "Started",
+    "ToChild",
     "WireError",
     "Work",
     "error_from_wire",
     "error_to_wire",
     "frame",
+    "from_child",
     "policy_from_wire",
     "policy_to_wire",
+    "to_child",
 ]
 
 HEADER: Final = struct.Struct(">I")
