@@ -65,6 +65,7 @@ class Sample:
     cpu_seconds: float
     peak_rss_mib: float
     tree_rss_mib: float
+    tree_pss_mib: float
 
 
 @dataclass
@@ -79,6 +80,7 @@ class Result:
     mb_per_s: float
     peak_rss_mib: float
     tree_rss_mib: float
+    tree_pss_mib: float
     rival: str
     ratio_to_curl: float | None = None
     ratio_to_rival: float | None = None
@@ -329,8 +331,8 @@ _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 TREE_INTERVAL = 0.02
 
 
-def _tree_rss(root: int, *, with_root: bool) -> int:
-    """Bytes resident in the descendants of ``root`` (and ``root``), from /proc."""
+def _tree_memory(root: int, *, with_root: bool) -> tuple[int, int]:
+    """Bytes resident (RSS, PSS) in the descendants of ``root`` (and ``root``), from /proc."""
     parents: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -343,37 +345,46 @@ def _tree_rss(root: int, *, with_root: bool) -> int:
         # The command name may hold spaces and parentheses: fields follow the last ')'.
         ppid = int(stat[stat.rindex(b")") + 2 :].split()[1])
         parents.setdefault(ppid, []).append(int(entry))
-    total = 0
+    rss = pss = 0
     todo = [root] if with_root else list(parents.get(root, ()))
     while todo:
         pid = todo.pop()
         todo += parents.get(pid, ())
         try:
             with open(f"/proc/{pid}/statm", "rb") as f:
-                total += int(f.read().split()[1]) * _PAGE
-        except OSError:
+                rss += int(f.read().split()[1]) * _PAGE
+            with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
+                for line in f:
+                    if line.startswith(b"Pss:"):
+                        pss += int(line.split()[1]) * 1024
+                        break
+        except (OSError, ValueError):
             continue
-    return total
+    return rss, pss
 
 
 class TreeSampler:
-    """The peak of the summed RSS of a process tree, sampled every 20 ms on a thread.
+    """Peaks of the summed RSS and PSS of a process tree, sampled every 20 ms on a thread.
 
     Summed RSS counts pages the processes share (the interpreter, libraries)
-    once per process: an upper bound of the tree's memory. A peak shorter than
-    the interval can be missed.
+    once per process: an upper bound of the tree's memory. PSS splits each
+    shared page between the processes that map it: the tree's own share. A
+    peak shorter than the interval can be missed.
     """
 
     def __init__(self, root: int, *, with_root: bool) -> None:
         self.root = root
         self.with_root = with_root
         self.peak = 0
+        self.peak_pss = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.wait(TREE_INTERVAL):
-            self.peak = max(self.peak, _tree_rss(self.root, with_root=self.with_root))
+            rss, pss = _tree_memory(self.root, with_root=self.with_root)
+            self.peak = max(self.peak, rss)
+            self.peak_pss = max(self.peak_pss, pss)
 
     def __enter__(self) -> TreeSampler:
         if os.path.isdir("/proc"):
@@ -396,7 +407,7 @@ def _measure(argv: list[str]) -> Sample:
     counts the pages it shared with this (much larger) benchmark process before
     it exec'd, so every small tool would seem as large as the benchmark. The
     tree figure is the sampled peak of the tree's summed RSS (``TreeSampler``),
-    which counts a tool's worker processes together.
+    which counts a tool's worker processes together, and of its summed PSS.
     """
     with tempfile.NamedTemporaryFile(prefix="aiocircleci-rss-") as rss_file:
         timed = os.path.exists(GNU_TIME)
@@ -417,7 +428,8 @@ def _measure(argv: list[str]) -> Sample:
             text = err.decode(errors="replace").strip()[:500]
             raise RuntimeError(f"{argv[0]} exited {proc.returncode}: {text}")
         kib = int(rss_file.read().split()[-1]) if timed else usage.ru_maxrss
-    return Sample(seconds, usage.ru_utime + usage.ru_stime, kib / 1024, tree.peak / MiB)
+    cpu = usage.ru_utime + usage.ru_stime
+    return Sample(seconds, cpu, kib / 1024, tree.peak / MiB, tree.peak_pss / MiB)
 
 
 def _check(dest: Path, corpus: Corpus, tool: str) -> None:
@@ -472,6 +484,7 @@ def run_corpus(
                 mb_per_s=corpus.total_bytes / 1e6 / seconds,
                 peak_rss_mib=max(s.peak_rss_mib for s in runs),
                 tree_rss_mib=max(s.tree_rss_mib for s in runs),
+                tree_pss_mib=max(s.tree_pss_mib for s in runs),
                 rival=corpus.rival,
                 runs=len(runs),
                 samples=[round(s.seconds, 4) for s in runs],
@@ -489,7 +502,8 @@ def run_corpus(
 def _table(results: list[Result]) -> str:
     lines = [
         f"{'corpus':<7} {'out':<6} {'tool':<17} {'wall s':>8} {'x curl':>7} {'x rival':>8} "
-        f"{'cpu s':>7} {'cpu ms/f':>9} {'files/s':>9} {'MB/s':>8} {'RSS MiB':>8} {'tree MiB':>9}"
+        f"{'cpu s':>7} {'cpu ms/f':>9} {'files/s':>9} {'MB/s':>8} {'RSS MiB':>8} "
+        f"{'tree RSS':>9} {'tree PSS':>9}"
     ]
     for r in results:
         to_curl = f"{r.ratio_to_curl:.2f}" if r.ratio_to_curl is not None else "-"
@@ -498,7 +512,7 @@ def _table(results: list[Result]) -> str:
             f"{r.corpus:<7} {r.out:<6} {r.tool:<17} {r.seconds:>8.3f} {to_curl:>7} "
             f"{to_rival:>8} {r.cpu_seconds:>7.2f} {r.cpu_ms_per_file:>9.3f} "
             f"{r.files_per_s:>9.0f} {r.mb_per_s:>8.1f} {r.peak_rss_mib:>8.1f} "
-            f"{r.tree_rss_mib:>9.1f}"
+            f"{r.tree_rss_mib:>9.1f} {r.tree_pss_mib:>9.1f}"
         )
     return "\n".join(lines)
 
