@@ -84,7 +84,7 @@ class WorkerProcesses:
             token=dl._token.reveal() if dl._token is not None else None,
             origins=origins,
             globs=globs,
-            dest=str(dl.dest.resolve()),
+            dest=str(dl.dest.absolute()),
             run_id=dl.run_id,
             parent=os.getpid(),
             workers=dl._workers,
