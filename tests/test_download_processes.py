@@ -2,8 +2,8 @@
 
 A small aiohttp app on 127.0.0.1 serves files and, while told to, stalls every
 response halfway (headers and the first 300 KiB sent, then nothing). With
-``workers=2`` and two processes, four stalled responses mean both processes
-hold downloads; then a process is killed with SIGKILL, the stall is lifted and
+``workers=4`` split over two processes, four stalled responses mean both
+processes hold downloads; then a process is killed with SIGKILL, the stall is lifted and
 what a user would see is checked: every file complete and byte-identical to a
 clean download, no ``.part`` left, no worker process surviving its parent, the
 token in no process's argument list.
@@ -204,7 +204,7 @@ async def test_a_worker_killed_mid_run_loses_no_file_and_the_results_match_one_p
             dest,
             token=Token(TOKEN),
             policy=_policy(base),
-            workers=2,
+            workers=4,
             processes=2,
             segments=None,
             subscribers=[events.append],
@@ -268,7 +268,7 @@ async def test_a_worker_process_reports_the_same_events_and_bytes_as_local_worke
     async with stall_server(www) as (server, base):
         dest = tmp_path / "out"
         async with Downloader(
-            dest, workers=2, processes=2, segments=None, subscribers=[events.append]
+            dest, workers=4, processes=2, segments=None, subscribers=[events.append]
         ) as dl:
 
             async def submit_all() -> None:
@@ -359,7 +359,7 @@ def _cli_argv(listing: Path, dest: Path, base: str, *extra: str) -> list[str]:
         "--dest",
         str(dest),
         "-j",
-        "2",
+        "4",
         "--artifact-host",
         base,
         "--no-segments",

@@ -71,7 +71,7 @@ def register(
         default=None,
         metavar="N",
         help=(
-            "download in N processes, each with -j downloads, so small files use every core "
+            "download in N processes, -j split between them, so small files use every core "
             "(default: the number of usable CPUs; 1: all in this process)"
         ),
     )

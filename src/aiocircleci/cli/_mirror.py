@@ -139,7 +139,7 @@ def register(
         default=1,
         metavar="N",
         help=(
-            "download in N processes, each with -j downloads (default: 1; the listing, "
+            "download in N processes, -j split between them (default: 1; the listing, "
             "the manifest and the lock stay in this process; not with an s3:// DEST)"
         ),
     )

@@ -142,12 +142,13 @@ class Downloader:
     ``.part.meta`` records finished segments, so a later run resumes only the rest.
 
     ``processes`` (default 1: everything on this event loop) above 1 starts
-    ``processes - 1`` worker interpreters that download beside this one, each
-    with these settings and ``workers`` downloads of its own (``_processes``):
-    small files then use every core. Results and events arrive here as from
-    local workers. Settings that cannot cross a process (``session``,
-    ``transport``, ``in_flight``, ``opener``, clocks, ``sleep``, ``rng``) are
-    refused with it; the segment cap then holds per process.
+    ``processes - 1`` worker interpreters that download beside this one with
+    these settings (``_processes``): small files then use every core.
+    ``workers`` is split between the processes (each runs ``ceil(workers /
+    processes)``), and so are the budgets derived from it. Results and events
+    arrive here as from local workers. Settings that cannot cross a process
+    (``session``, ``transport``, ``in_flight``, ``opener``, clocks, ``sleep``,
+    ``rng``) are refused with it; the segment cap then holds per process.
     """
 
     def __init__(
@@ -198,6 +199,9 @@ class Downloader:
             if any(local_only.values()):
                 names = ", ".join(name for name, given in local_only.items() if given)
                 raise ValueError(f"{names} cannot be shared with worker processes (processes > 1)")
+            # ``workers`` stays the downloads at once of the whole run: measured on 2
+            # cores, 2 x 16 beat both 1 x 32 and 2 x 32 (more connections, more contention).
+            workers = -(-workers // processes)
         self._processes = processes
         self._pool: WorkerProcesses | None = None
         # What worker processes are given as they were given here.

@@ -8,10 +8,13 @@ what must have one owner: path safety and the collision claims (in ``submit``),
 the DEST lock (the CLI's), the report and the events. One stream of
 ``(request, rel)`` feeds the parent's own workers and one pump per child.
 
-A pump keeps up to ``workers`` items in flight in its child (credit: a child
-that finishes sooner gets more, so the load balances itself), sends them as
-``_wire`` frames on the child's stdin and turns the child's result frames back
-into ``FileResult`` values and events, as if its own workers had made them.
+Each pump has one slot per worker of a process (``workers`` is split between
+the processes): a slot takes an item, sends it to the child as a ``_wire``
+frame and waits for its result, as a local worker waits for its download, so
+a child gets work as fast as it finishes it and the load balances itself. The
+child's result frames become ``FileResult`` values and events here, as if the
+parent's own workers had made them.
+
 Work stays with the parent's workers until a child says it is ready, so a tiny
 list never waits for an interpreter to start; a child that got no work is
 stopped. A child that dies mid-run is reported (``DownloadReport.processes_lost``
