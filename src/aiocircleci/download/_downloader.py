@@ -60,7 +60,7 @@ from ..errors import APIError, DiskError, DownloadError, TransportError, UnsafeP
 from ._claims import DiskClaims
 from ._file import CLOSE_TIMEOUT, FileDownload
 from ._partfile import Opener, nofollow_opener
-from ._processes import WorkerProcesses
+from ._processes import WorkerProcesses, per_process, refuse_local_only
 from ._values import (
     DownloadDone,
     DownloadEvent,
@@ -186,22 +186,8 @@ class Downloader:
         if processes < 1:
             raise ValueError("processes must be at least 1")
         if processes > 1:
-            local_only = {
-                "session": session is not None,
-                "transport": transport is not None,
-                "in_flight": in_flight is not None,
-                "opener": opener is not nofollow_opener,
-                "sleep": sleep is not anyio.sleep,
-                "rng": rng is not None,
-                "clock": clock is not time.monotonic,
-                "wall_clock": wall_clock is not time.time,
-            }
-            if any(local_only.values()):
-                names = ", ".join(name for name, given in local_only.items() if given)
-                raise ValueError(f"{names} cannot be shared with worker processes (processes > 1)")
-            # ``workers`` stays the downloads at once of the whole run: measured on 2
-            # cores, 2 x 16 beat both 1 x 32 and 2 x 32 (more connections, more contention).
-            workers = -(-workers // processes)
+            refuse_local_only(session, transport, in_flight, opener, sleep, rng, clock, wall_clock)
+            workers = per_process(workers, processes)
         self._processes = processes
         self._pool: WorkerProcesses | None = None
         # What worker processes are given as they were given here.

@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Final
 
@@ -37,6 +38,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream
 from .._auth import environ_without_token
 from ..errors import DiskError
 from ._file import CLOSE_TIMEOUT
+from ._partfile import nofollow_opener
 from ._values import DownloadProgress, DownloadRequest, DownloadStarted, FileResult, FileStatus
 from ._wire import (
     HEADER,
@@ -57,7 +59,7 @@ from ._wire import (
 if TYPE_CHECKING:
     from ._downloader import Downloader
 
-__all__ = ["CHILD_MODULE", "WorkerProcesses"]
+__all__ = ["CHILD_MODULE", "WorkerProcesses", "per_process", "refuse_local_only"]
 
 log = logging.getLogger("aiocircleci")
 
@@ -67,6 +69,44 @@ _STDERR_TAIL: Final = 2048
 _READ_SIZE: Final = 256 * 1024
 
 Item = tuple[DownloadRequest, PurePosixPath]
+
+
+def refuse_local_only(
+    session: object,
+    transport: object,
+    in_flight: object,
+    opener: object,
+    sleep: object,
+    rng: object,
+    clock: object,
+    wall_clock: object,
+) -> None:
+    """``ValueError`` naming the ``Downloader`` settings given that cannot cross to
+    another process (anything but the default)."""
+    given = {
+        "session": session is not None,
+        "transport": transport is not None,
+        "in_flight": in_flight is not None,
+        "opener": opener is not nofollow_opener,
+        "sleep": sleep is not anyio.sleep,
+        "rng": rng is not None,
+        "clock": clock is not time.monotonic,
+        "wall_clock": wall_clock is not time.time,
+    }
+    names = [name for name, is_given in given.items() if is_given]
+    if names:
+        raise ValueError(
+            f"{', '.join(names)} cannot be shared with worker processes (processes > 1)"
+        )
+
+
+def per_process(workers: int, processes: int) -> int:
+    """Each process's share of the run's ``workers``.
+
+    The run's total stays what the caller asked for: measured on 2 cores, 2 x 16
+    downloads beat both 1 x 32 and 2 x 32 (more connections, more contention).
+    """
+    return -(-workers // processes)
 
 
 class WorkerProcesses:
