@@ -103,8 +103,9 @@ def refuse_local_only(
 def per_process(workers: int, processes: int) -> int:
     """Each process's share of the run's ``workers``.
 
-    The run's total stays what the caller asked for: measured on 2 cores, 2 x 16
-    downloads beat both 1 x 32 and 2 x 32 (more connections, more contention).
+    The run's total stays what the caller asked for: measured on 2 cores, 2 x 32
+    downloads at once was slower than 2 x 16 in every round (more connections to
+    one server, more contention); see benchmarks/README.md.
     """
     return -(-workers // processes)
 
