@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import shutil
 import signal
 import socket
@@ -31,6 +30,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -64,6 +64,8 @@ class Sample:
     seconds: float
     cpu_seconds: float
     peak_rss_mib: float
+    tree_rss_mib: float
+    tree_pss_mib: float
 
 
 @dataclass
@@ -77,6 +79,8 @@ class Result:
     files_per_s: float
     mb_per_s: float
     peak_rss_mib: float
+    tree_rss_mib: float
+    tree_pss_mib: float
     rival: str
     ratio_to_curl: float | None = None
     ratio_to_rival: float | None = None
@@ -220,7 +224,8 @@ class Tool:
         return shutil.which(self.binary) is not None
 
 
-def _aiocircleci(urls: Path, dest: Path, jobs: int) -> list[str]:
+def _aiocircleci(urls: Path, dest: Path, jobs: int, *extra: str) -> list[str]:
+    """The CLI as a user runs it: by default one process per usable CPU."""
     return [
         sys.executable,
         "-m",
@@ -233,30 +238,13 @@ def _aiocircleci(urls: Path, dest: Path, jobs: int) -> list[str]:
         str(dest),
         "-j",
         str(jobs),
+        *extra,
     ]
 
 
-def _aiocircleci_processes(urls: Path, dest: Path, jobs: int) -> list[str]:
-    """One CLI process per CPU, each with its share of the list and of the jobs.
-
-    An experiment, not a mode of the CLI: it shows what a process per core could
-    gain. ``sh`` starts them and fails if any of them fails.
-    """
-    procs = _processes()
-    script = []
-    for i in range(procs):
-        argv = _aiocircleci(_share(urls, i, procs), dest, max(1, jobs // procs))
-        script.append(f"{shlex.join(argv)} & p{i}=$!")
-    script.append(" && ".join(f"wait $p{i}" for i in range(procs)))
-    return ["sh", "-c", "; ".join(script)]
-
-
-def _processes() -> int:
-    return max(2, os.cpu_count() or 1)
-
-
-def _share(urls: Path, index: int, count: int) -> Path:
-    return urls.with_name(f"{urls.stem}.share{index}of{count}.txt")
+def _aiocircleci_one_process(urls: Path, dest: Path, jobs: int) -> list[str]:
+    """``--processes 1``: everything on one event loop, as before issue 12."""
+    return _aiocircleci(urls, dest, jobs, "--processes", "1")
 
 
 def _curl(urls: Path, dest: Path, jobs: int) -> list[str]:
@@ -301,7 +289,7 @@ def _aria2c_segmented(urls: Path, dest: Path, jobs: int) -> list[str]:
 
 TOOLS = (
     Tool("aiocircleci", sys.executable, _aiocircleci),
-    Tool("aiocircleci-procs", "sh", _aiocircleci_processes),
+    Tool("aiocircleci-1p", sys.executable, _aiocircleci_one_process),
     Tool("curl", "curl", _curl),
     Tool("wget", "wget", _wget),
     Tool("aria2c", "aria2c", _aria2c_args),
@@ -312,11 +300,6 @@ TOOLS = (
 def write_url_lists(corpus: Corpus, base_url: str, tmp: Path) -> Path:
     urls = tmp / f"{corpus.name}.txt"
     urls.write_text("".join(f"{base_url}/{p}\n" for p in corpus.paths))
-    procs = _processes()
-    for i in range(procs):
-        _share(urls, i, procs).write_text(
-            "".join(f"{base_url}/{p}\n" for p in corpus.paths[i::procs])
-        )
     urls.with_suffix(".curl").write_text(
         "".join(f'url = "{base_url}/{p}"\noutput = "{p}"\n' for p in corpus.paths)
     )
@@ -344,14 +327,87 @@ def warm_up() -> None:
 GNU_TIME = "/usr/bin/time"
 
 
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+TREE_INTERVAL = 0.02
+
+
+def _tree_memory(root: int, *, with_root: bool) -> tuple[int, int]:
+    """Bytes resident (RSS, PSS) in the descendants of ``root`` (and ``root``), from /proc."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # The command name may hold spaces and parentheses: fields follow the last ')'.
+        ppid = int(stat[stat.rindex(b")") + 2 :].split()[1])
+        parents.setdefault(ppid, []).append(int(entry))
+    rss = pss = 0
+    todo = [root] if with_root else list(parents.get(root, ()))
+    while todo:
+        pid = todo.pop()
+        todo += parents.get(pid, ())
+        try:
+            with open(f"/proc/{pid}/statm", "rb") as f:
+                rss += int(f.read().split()[1]) * _PAGE
+            with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
+                for line in f:
+                    if line.startswith(b"Pss:"):
+                        pss += int(line.split()[1]) * 1024
+                        break
+        except (OSError, ValueError):
+            continue
+    return rss, pss
+
+
+class TreeSampler:
+    """Peaks of the summed RSS and PSS of a process tree, sampled every 20 ms on a thread.
+
+    Summed RSS counts pages the processes share (the interpreter, libraries)
+    once per process: an upper bound of the tree's memory. PSS splits each
+    shared page between the processes that map it: the tree's own share. A
+    peak shorter than the interval can be missed.
+    """
+
+    def __init__(self, root: int, *, with_root: bool) -> None:
+        self.root = root
+        self.with_root = with_root
+        self.peak = 0
+        self.peak_pss = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(TREE_INTERVAL):
+            rss, pss = _tree_memory(self.root, with_root=self.with_root)
+            self.peak = max(self.peak, rss)
+            self.peak_pss = max(self.peak_pss, pss)
+
+    def __enter__(self) -> TreeSampler:
+        if os.path.isdir("/proc"):
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+
 def _measure(argv: list[str]) -> Sample:
     """Wall seconds, CPU seconds and peak RSS (MiB) of one child process tree.
 
     CPU time comes from ``wait4``: the child's own plus that of the children it
-    waited for. The peak RSS comes from GNU time when installed. ``ru_maxrss``
-    from our own ``wait4`` would not do: a forked child counts the pages it
-    shared with this (much larger) benchmark process before it exec'd, so every
-    small tool would seem as large as the benchmark.
+    waited for. The peak RSS comes from GNU time when installed: the largest
+    peak of any one process of the tree (``ru_maxrss`` is a maximum, not a
+    sum). ``ru_maxrss`` from our own ``wait4`` would not do: a forked child
+    counts the pages it shared with this (much larger) benchmark process before
+    it exec'd, so every small tool would seem as large as the benchmark. The
+    tree figure is the sampled peak of the tree's summed RSS (``TreeSampler``),
+    which counts a tool's worker processes together, and of its summed PSS.
     """
     with tempfile.NamedTemporaryFile(prefix="aiocircleci-rss-") as rss_file:
         timed = os.path.exists(GNU_TIME)
@@ -361,7 +417,9 @@ def _measure(argv: list[str]) -> Sample:
             wrapped, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=CHILD_ENV
         )
         assert proc.stderr is not None
-        err = proc.stderr.read()  # until the child exits and closes it
+        # GNU time itself is not the tool.
+        with TreeSampler(proc.pid, with_root=not timed) as tree:
+            err = proc.stderr.read()  # until the child exits and closes it
         proc.stderr.close()
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - start
@@ -370,7 +428,8 @@ def _measure(argv: list[str]) -> Sample:
             text = err.decode(errors="replace").strip()[:500]
             raise RuntimeError(f"{argv[0]} exited {proc.returncode}: {text}")
         kib = int(rss_file.read().split()[-1]) if timed else usage.ru_maxrss
-    return Sample(seconds, usage.ru_utime + usage.ru_stime, kib / 1024)
+    cpu = usage.ru_utime + usage.ru_stime
+    return Sample(seconds, cpu, kib / 1024, tree.peak / MiB, tree.peak_pss / MiB)
 
 
 def _check(dest: Path, corpus: Corpus, tool: str) -> None:
@@ -424,6 +483,8 @@ def run_corpus(
                 files_per_s=corpus.count / seconds,
                 mb_per_s=corpus.total_bytes / 1e6 / seconds,
                 peak_rss_mib=max(s.peak_rss_mib for s in runs),
+                tree_rss_mib=max(s.tree_rss_mib for s in runs),
+                tree_pss_mib=max(s.tree_pss_mib for s in runs),
                 rival=corpus.rival,
                 runs=len(runs),
                 samples=[round(s.seconds, 4) for s in runs],
@@ -441,7 +502,8 @@ def run_corpus(
 def _table(results: list[Result]) -> str:
     lines = [
         f"{'corpus':<7} {'out':<6} {'tool':<17} {'wall s':>8} {'x curl':>7} {'x rival':>8} "
-        f"{'cpu s':>7} {'cpu ms/f':>9} {'files/s':>9} {'MB/s':>8} {'RSS MiB':>8}"
+        f"{'cpu s':>7} {'cpu ms/f':>9} {'files/s':>9} {'MB/s':>8} {'RSS MiB':>8} "
+        f"{'tree RSS':>9} {'tree PSS':>9}"
     ]
     for r in results:
         to_curl = f"{r.ratio_to_curl:.2f}" if r.ratio_to_curl is not None else "-"
@@ -449,7 +511,8 @@ def _table(results: list[Result]) -> str:
         lines.append(
             f"{r.corpus:<7} {r.out:<6} {r.tool:<17} {r.seconds:>8.3f} {to_curl:>7} "
             f"{to_rival:>8} {r.cpu_seconds:>7.2f} {r.cpu_ms_per_file:>9.3f} "
-            f"{r.files_per_s:>9.0f} {r.mb_per_s:>8.1f} {r.peak_rss_mib:>8.1f}"
+            f"{r.files_per_s:>9.0f} {r.mb_per_s:>8.1f} {r.peak_rss_mib:>8.1f} "
+            f"{r.tree_rss_mib:>9.1f} {r.tree_pss_mib:>9.1f}"
         )
     return "\n".join(lines)
 
@@ -485,8 +548,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="rounds; the median counts")
     parser.add_argument(
         "--tools",
-        default=",".join(t.name for t in TOOLS if t.name != "aiocircleci-procs"),
-        help="comma-separated; aiocircleci-procs (one CLI process per CPU) only on request",
+        default=",".join(t.name for t in TOOLS),
+        help="comma-separated (aiocircleci-1p: the CLI with --processes 1)",
     )
     parser.add_argument("--server", choices=["auto", "nginx", "python"], default="auto")
     parser.add_argument(

@@ -469,3 +469,24 @@ def test_files_that_fail_are_listed_and_the_exit_code_is_1(tmp_path: Path) -> No
             assert chosen[3].path in done.stderr
         # "/absolute/..." paths are made relative and mirrored; the rest is all there.
         assert f"done      {len(list(world_files(fake.world))) - len(hostile)}" in done.stderr
+
+
+def test_a_mirror_in_two_processes_writes_the_files_and_manifest_of_one(tmp_path: Path) -> None:
+    # The manifest is written by the mirror's process, from the results that come back.
+    with FakeCircleCI(seed=44, config=SMALL_WORLD) as fake:
+        world = fake.world
+        slugs = [p.slug for p in world.projects]
+        chosen = list(world_files(world))
+        rows = {}
+        for processes in ("1", "2"):
+            dest = tmp_path / f"m{processes}"
+            args = ("-q", "mirror", *slugs, "--dest", str(dest), "--processes", processes)
+            done = run_cli(fake, *args)
+            assert done.returncode == 0, done.stderr
+            _check_files(dest, world, chosen)
+            rows[processes] = {(r.path, r.size, r.sha256, r.status) for r in read_manifest(dest)}
+        assert rows["1"] == rows["2"]
+        assert not [p for p in (tmp_path / "m2").rglob("*") if ".part" in p.name]
+        bad = run_cli(fake, "mirror", *slugs, "--dest", str(tmp_path / "m3"), "--processes", "0")
+        assert bad.returncode == 2
+        assert bad.stderr.strip().splitlines() == ["aiocircleci: --processes must be at least 1"]

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from ._http import origin_of
 from .errors import ConfigurationError
 
-__all__ = ["TOKEN_ENV_VARS", "OriginPolicy", "Token", "token_from_env"]
+__all__ = ["TOKEN_ENV_VARS", "OriginPolicy", "Token", "environ_without_token", "token_from_env"]
 
 TOKEN_ENV_VARS = ("CIRCLE_TOKEN", "CIRCLECI_TOKEN")
 
@@ -62,6 +62,12 @@ def token_from_env(environ: Mapping[str, str] | None = None) -> Token | None:
         if value:
             return Token(value)
     return None
+
+
+def environ_without_token() -> dict[str, str]:
+    """This process's environment minus the token variables: for a child process
+    that is handed the token another way (download worker processes)."""
+    return {k: v for k, v in os.environ.items() if k not in TOKEN_ENV_VARS}
 
 
 class OriginPolicy:

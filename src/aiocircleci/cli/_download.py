@@ -67,6 +67,16 @@ def register(
         "-j", "--jobs", type=int, default=8, metavar="N", help="parallel downloads (default: 8)"
     )
     parser.add_argument(
+        "--processes",
+        type=int,
+        default=None,
+        metavar="N",
+        help=(
+            "download in N processes, -j split between them, so small files use every core "
+            "(default: the number of usable CPUs; 1: all in this process)"
+        ),
+    )
+    parser.add_argument(
         "--overwrite", action="store_true", help="download files that already exist complete"
     )
     parser.add_argument(
@@ -202,9 +212,20 @@ def _check_dest(dest: str) -> None:
         raise CLIError(f"--dest {dest} is not a directory")
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
 def run(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise CLIError("-j must be at least 1")
+    processes = usable_cpus() if args.processes is None else args.processes
+    if processes < 1:
+        raise CLIError("--processes must be at least 1")
     _check_dest(args.dest)
     token = load_token(args)
     policy = _policy(args)
@@ -225,8 +246,10 @@ def run(args: argparse.Namespace) -> int:
             subscribers=display.subscribers,
             keep_results=bool(args.json),
             segments=segments,
+            processes=processes,
         )
         # One writer per DEST: a second run would share (and corrupt) our .part files.
+        # Worker processes (--processes) write under this run's lock and run id.
         async with lock, downloader:
             async for line in _lines(source):
                 url = line.strip()
@@ -262,6 +285,8 @@ def run(args: argparse.Namespace) -> int:
                 "failed": [_result_json(r) for r in report.failed],
                 "bytes": report.bytes,
                 "seconds": round(report.seconds, 3),
+                # Only when it happened: the usual document stays as it was.
+                **({"processes_lost": report.processes_lost} if report.processes_lost else {}),
             }
         )
     elif not args.quiet or report.failed:

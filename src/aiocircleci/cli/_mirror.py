@@ -134,6 +134,16 @@ def register(
         help=f"downloads at once (default: {DEFAULT_WORKERS})",
     )
     add(
+        "--processes",
+        type=int,
+        default=1,
+        metavar="N",
+        help=(
+            "download in N processes, -j split between them (default: 1; the listing, "
+            "the manifest and the lock stay in this process; not with an s3:// DEST)"
+        ),
+    )
+    add(
         "--listers",
         type=int,
         default=DEFAULT_LISTERS,
@@ -297,6 +307,7 @@ def _store_options(args: argparse.Namespace) -> StoreURL | None:
         ("--verify", args.verify),
         ("--rebuild-manifest", args.rebuild_manifest),
         ("--wait-lock", args.wait_lock),
+        ("--processes", args.processes != 1),
     ):
         if given:
             raise CLIError(f"{flag} applies to a local DEST, not to an object store ({url})")
@@ -314,6 +325,8 @@ def run(args: argparse.Namespace) -> int:
             raise CLIError(str(exc)) from exc
     if args.parallel < 1 or args.listers < 1:
         raise CLIError("-j and --listers must be at least 1")
+    if args.processes < 1:
+        raise CLIError("--processes must be at least 1")
     if args.rebuild_manifest and args.dry_run:
         raise CLIError("--rebuild-manifest writes the manifest; it cannot go with --dry-run")
     if args.pipeline and args.org:
@@ -389,6 +402,8 @@ def run(args: argparse.Namespace) -> int:
                 on_event=on_event,
                 wait_lock=args.wait_lock,
                 rebuild_manifest=args.rebuild_manifest,
+                # Results come back to this process: the manifest keeps one writer.
+                downloader_options={"processes": args.processes},
             )
             live["client"], live["mirror"] = client, mirror
             async with mirror:

@@ -232,6 +232,14 @@ def print_summary(
     line = stats() if stats is not None else None
     if line:
         rows.append(("api", line))
+    if report.processes_lost:
+        rows.append(
+            (
+                "workers",
+                f"{report.processes_lost} worker process(es) died; "
+                "this process downloaded their files",
+            )
+        )
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         out.write(f"{name:<{width}}  {value}\n")

@@ -18,7 +18,9 @@ The package, one job per module:
 - ``_file``: ``FileDownload``, one file's loop (ask, stream, retry) on top of both;
 - ``_segmented``: a large file as ranges over several connections
   (``_segments.fetch_segments``) into its ``PartFile``, resumable segment by segment;
-- ``_downloader``: ``Downloader``, the queue, workers and budgets.
+- ``_downloader``: ``Downloader``, the queue, workers and budgets;
+- ``_processes``: ``processes=N``, the worker processes and the pumps that feed them;
+- ``_child``: a worker process's entry point; ``_wire``: the frames both sides speak.
 """
 
 from __future__ import annotations

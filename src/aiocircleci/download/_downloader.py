@@ -60,6 +60,7 @@ from ..errors import APIError, DiskError, DownloadError, TransportError, UnsafeP
 from ._claims import DiskClaims
 from ._file import CLOSE_TIMEOUT, FileDownload
 from ._partfile import Opener, nofollow_opener
+from ._processes import WorkerProcesses, per_process, refuse_local_only
 from ._values import (
     DownloadDone,
     DownloadEvent,
@@ -139,6 +140,15 @@ class Downloader:
     above ``segments.threshold`` (``None``: every file is one stream). Its
     ``max_connections`` caps the segment connections of the whole run; the
     ``.part.meta`` records finished segments, so a later run resumes only the rest.
+
+    ``processes`` (default 1: everything on this event loop) above 1 starts
+    ``processes - 1`` worker interpreters that download beside this one with
+    these settings (``_processes``): small files then use every core.
+    ``workers`` is split between the processes (each runs ``ceil(workers /
+    processes)``), and so are the budgets derived from it. Results and events
+    arrive here as from local workers. Settings that cannot cross a process
+    (``session``, ``transport``, ``in_flight``, ``opener``, clocks, ``sleep``,
+    ``rng``) are refused with it; the segment cap then holds per process.
     """
 
     def __init__(
@@ -169,9 +179,21 @@ class Downloader:
         wall_clock: Callable[[], float] = time.time,
         transport: Transport | None = None,
         segments: SegmentConfig | None = DEFAULT_SEGMENTS,
+        processes: int = 1,
     ) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
+        if processes < 1:
+            raise ValueError("processes must be at least 1")
+        if processes > 1:
+            refuse_local_only(session, transport, in_flight, opener, sleep, rng, clock, wall_clock)
+            workers = per_process(workers, processes)
+        self._processes = processes
+        self._pool: WorkerProcesses | None = None
+        # What worker processes are given as they were given here.
+        self._timeout = timeout
+        self._per_host_option = max_connections_per_host
+        self._open_files_option = max_open_files
         self.dest = Path(dest)
         self._token = token
         self._policy = policy
@@ -295,6 +317,9 @@ class Downloader:
         with receive:
             for _ in range(self._workers):
                 tg.start_soon(self._worker, receive.clone())
+            if self._processes > 1:
+                self._pool = WorkerProcesses(self, self._processes - 1)
+                tg.start_soon(self._pool.run, receive.clone())
         return self
 
     async def __aexit__(
@@ -306,6 +331,8 @@ class Downloader:
         assert self._tg is not None
         assert self._send is not None
         self._send.close()
+        if self._pool is not None:
+            self._pool.input_closed.set()
         try:
             if exc is not None:
                 self._tg.cancel_scope.cancel()
@@ -355,6 +382,8 @@ class Downloader:
         """No more requests: the workers finish the queue, then leaving the context returns."""
         if self._send is not None:
             await self._send.aclose()
+        if self._pool is not None:
+            self._pool.input_closed.set()
 
     # -- events and results
 

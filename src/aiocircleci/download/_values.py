@@ -129,6 +129,8 @@ class DownloadReport:
 
     With ``keep_results=False`` the downloader keeps only the counts of done and
     skipped files (the failed ones are always listed), for lists too long to hold.
+    ``processes_lost`` counts worker processes (``processes > 1``) that died
+    mid-run; the files they held were downloaded by the parent instead.
     """
 
     done: list[FileResult] = field(default_factory=list)
@@ -138,6 +140,7 @@ class DownloadReport:
     files_skipped: int = 0
     bytes: int = 0
     seconds: float = 0.0
+    processes_lost: int = 0
 
     @property
     def files_failed(self) -> int:
