@@ -2,28 +2,22 @@
 
 ::
 
-    async with Downloader("out", client=client) as dl:
+    async with Downloader.from_client(client, "out") as dl:
         async for artifact in client.job_artifacts(slug, number):
             await dl.submit(DownloadRequest(artifact.url, artifact.path))
     print(dl.report.summary())
 
 Requests flow through a bounded memory object stream to ``workers`` tasks in one
-task group, so work starts while a lister is still listing and a huge list is
-never held in memory. Budgets are separate: connections per host, downloads in
-flight, open files. File work runs on the downloader's own thread pool, sized to
-the open-file budget, so a file never waits behind an exhausted shared pool.
+task group (and, with ``processes``, to worker processes: ``_processes``), so work
+starts while a lister is still listing and a huge list is never held in memory.
+Budgets are separate: connections per host, downloads in flight, open files.
 
-Every body streams to ``NAME.part`` beside its target, with the sha256 computed
-as it goes; the length is checked against Content-Length / Content-Range (and
-the expected size and sha256, when given) before ``os.replace`` gives it its
-final name. A file under its final name is therefore always complete. A dropped
-connection resumes with ``Range`` + ``If-Range``; a 200 answer to a range request
-starts over; a later run resumes a ``.part`` left behind (its validator is kept
-in ``NAME.part.meta``). Requests go through the one send path (``_send.Sender``):
-redirects are followed by hand, and the token goes, hop by hop, only to origins
-the ``OriginPolicy`` allows, never to wherever a redirect leads. Retries follow
-the one retry decision (``_retry.decide``); a 429 holds every download from
-that host. The downloader adds only ``Range``/``If-Range`` and its body handling.
+Each file is one ``FileDownload`` (``_file``): it streams to ``NAME.part``
+beside its target, verified before ``os.replace`` gives it its final name, and
+resumes with ``Range`` + ``If-Range``. Requests go through the one send path
+(``_send.Sender``): redirects by hand, the token only to origins the
+``OriginPolicy`` allows, retries as ``_retry.decide`` says, and a 429 holds
+every download from that host.
 
 Progress is reported through subscriber callbacks (``DownloadEvent`` values);
 nothing here prints.
@@ -141,12 +135,10 @@ class Downloader:
     ``max_connections`` caps the segment connections of the whole run; the
     ``.part.meta`` records finished segments, so a later run resumes only the rest.
 
-    ``processes`` (default 1: everything on this event loop) above 1 starts
-    ``processes - 1`` worker interpreters that download beside this one with
-    these settings (``_processes``): small files then use every core.
-    ``workers`` is split between the processes (each runs ``ceil(workers /
-    processes)``), and so are the budgets derived from it. Results and events
-    arrive here as from local workers. Settings that cannot cross a process
+    ``processes`` > 1 (default 1) starts ``processes - 1`` worker interpreters
+    beside this one (``_processes``), so small files use every core; ``workers``
+    and the budgets derived from it are split between them. Results and events
+    arrive as from local workers. Settings that cannot cross a process
     (``session``, ``transport``, ``in_flight``, ``opener``, clocks, ``sleep``,
     ``rng``) are refused with it; the segment cap then holds per process.
     """
@@ -393,24 +385,20 @@ class Downloader:
 
     def _finish(self, result: FileResult) -> None:
         report = self.report
-        # No event is built when nobody listens (the CLI's -q subscribes nothing).
-        emit = bool(self._subscribers)
+        event: type[DownloadDone | DownloadSkipped | DownloadFailed]
         if result.status is FileStatus.DONE:
             report.files_done += 1
-            if self._keep:
-                report.done.append(result)
-            if emit:
-                self._emit(DownloadDone(result))
+            kept, event = report.done, DownloadDone
         elif result.status is FileStatus.SKIPPED:
             report.files_skipped += 1
-            if self._keep:
-                report.skipped.append(result)
-            if emit:
-                self._emit(DownloadSkipped(result))
+            kept, event = report.skipped, DownloadSkipped
         else:
-            report.failed.append(result)
-            if emit:
-                self._emit(DownloadFailed(result))
+            kept, event = report.failed, DownloadFailed
+        if self._keep or kept is report.failed:
+            kept.append(result)
+        # No event is built when nobody listens (the CLI's -q subscribes nothing).
+        if self._subscribers:
+            self._emit(event(result))
 
     # -- workers
 
