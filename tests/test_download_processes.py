@@ -224,8 +224,15 @@ async def test_a_worker_killed_mid_run_loses_no_file_and_the_results_match_one_p
                 assert len(children) == 1
                 os.kill(children[0], signal.SIGKILL)
                 await _until(lambda: not _alive(children[0]))
+                killed_at = len(server.log)
                 server.unstall()
         procs = dl.report
+        # The two files the worker held were resumed where its .part files stopped
+        # (in a directory this process made, where the worker wrote too).
+        ranges = [range_ for _, range_, _ in server.log[killed_at:] if range_ is not None]
+        assert len(ranges) == 2, ranges
+        starts = [int(r.removeprefix("bytes=").removesuffix("-")) for r in ranges]
+        assert all(256 * KiB <= start <= HALF for start in starts), ranges
 
         server.log.clear()
         one = await _download_one_process(tmp_path / "one", requests, base)

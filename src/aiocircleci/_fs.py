@@ -216,6 +216,13 @@ class DestDir:
             entry = self._dirs.get(rel_dir)
             return entry is not None and bool(entry[2])
 
+    def forget_made(self) -> None:
+        """Count every directory held so far as found, not made: another writer
+        (a worker process of this run that died) may have left files in them."""
+        with self._lock:
+            for entry in self._dirs.values():
+                entry[2] = 0
+
     def release_dir(self, rel_dir: str, fd: int | None = None) -> None:
         """One user less of ``acquire_dir(rel_dir)``'s descriptor ``fd``."""
         if not rel_dir:

@@ -247,9 +247,12 @@ class _Pump:
                     self._post(self._work(work_id, item))
                     await done.wait()
                     if work_id in self.in_flight:
-                        # The child died holding it: download it here, resuming its .part.
+                        # The child died holding it: download it here, resuming its .part
+                        # (which may stand in a directory this process made).
                         await self.exited.wait()
                         del self.in_flight[work_id]
+                        assert dl._root is not None
+                        dl._root.forget_made()
                         dl._finish(await dl._download(*item))
                         return
             finally:
