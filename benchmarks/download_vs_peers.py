@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -567,12 +568,24 @@ def main(argv: list[str] | None = None) -> int:
         default=tempfile.gettempdir(),
         help="where 'disk' downloads go (default: the system temp directory)",
     )
+    parser.add_argument(
+        "--variant",
+        default=None,
+        metavar="ARGS",
+        help="also run 'aiocircleci+', the CLI with these extra download options "
+        "(e.g. '--segment-size 4M')",
+    )
     args = parser.parse_args(argv)
     stop_on_sigterm()
     warm_up()
     wanted_corpora = [c for c in CORPORA if c in args.corpus.split(",")]
     wanted = args.tools.split(",")
     tools = [t for t in TOOLS if t.name in wanted and t.available()]
+    if args.variant:
+        extra = shlex.split(args.variant)
+        tools.insert(
+            1, Tool("aiocircleci+", sys.executable, lambda u, d, j: _aiocircleci(u, d, j, *extra))
+        )
     notes = [] if os.path.exists(GNU_TIME) else [f"{GNU_TIME} missing: RSS includes our fork"]
     notes += [
         f"{t.name}: {t.binary} not installed, skipped"

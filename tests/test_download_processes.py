@@ -440,3 +440,24 @@ async def test_processes_below_one_is_one_clear_line_and_exit_2(tmp_path: Path) 
     assert len(lines) == 1
     assert "--processes must be at least 1" in lines[0]
     assert not (tmp_path / "dest").exists()
+
+
+@pytest.mark.anyio
+async def test_a_list_the_parents_workers_absorb_starts_no_worker_process(
+    tmp_path: Path,
+) -> None:
+    # Two large files and four local workers: an interpreter's start-up would buy nothing.
+    www = tmp_path / "www"
+    www.mkdir()
+    names = _corpus(www)[:2]
+    async with stall_server(www) as (server, base):
+        dest = tmp_path / "out"
+        async with Downloader(dest, workers=8, processes=2, segments=None) as dl:
+            for name in names:
+                await dl.submit(DownloadRequest(f"{base}/files/{name}", name))
+            await _until(lambda: server.stalled >= 2)
+            assert not _worker_children(os.getpid())
+            server.unstall()
+    assert dl.report.files_done == 2
+    assert _tree(dest) == {n: (www / n).read_bytes() for n in names}
+    assert not _worker_children(os.getpid())

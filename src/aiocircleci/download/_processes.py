@@ -15,9 +15,10 @@ a child gets work as fast as it finishes it and the load balances itself. The
 child's result frames become ``FileResult`` values and events here, as if the
 parent's own workers had made them.
 
-Work stays with the parent's workers until a child says it is ready, so a tiny
-list never waits for an interpreter to start; a child that got no work is
-stopped. A child that dies mid-run is reported (``DownloadReport.processes_lost``
+A child is started only once the parent's own workers are all busy, so a list
+they absorb (two large files) pays for no interpreter; work stays with the
+parent's workers until a child says it is ready, so a short list never waits
+for one to start; a child that got no work is stopped. A child that dies mid-run is reported (``DownloadReport.processes_lost``
 and a warning in the ``aiocircleci`` log) and the items it held are downloaded
 by the parent (a ``.part`` it left is resumed): nothing is lost.
 """
@@ -180,6 +181,7 @@ class _Pump:
         self.stopped = False  # we stopped it before it got work
         self.lost = 0  # items it held when it died
         self.stderr = bytearray()
+        self.first: Item | None = None  # the item that started the child
 
     def __repr__(self) -> str:
         return f"<_Pump {self.index} in_flight={len(self.in_flight)} dead={self.dead}>"
@@ -187,6 +189,15 @@ class _Pump:
     async def run(self, receive: MemoryObjectReceiveStream[Item]) -> None:
         env = environ_without_token()
         with receive:
+            # A child only once the parent's own workers are all busy: they were the
+            # stream's first waiting receivers, and it serves them in turn. A list they
+            # absorb (two large files, a handful of small ones) starts no interpreter.
+            # That first item is the child's first work once it is ready (the parent
+            # keeps to its own workers' count of downloads), or the parent's if not.
+            try:
+                self.first = await receive.receive()
+            except anyio.EndOfStream:
+                return
             process = await anyio.open_process([sys.executable, "-m", CHILD_MODULE], env=env)
             try:
                 async with anyio.create_task_group() as tg:
@@ -201,11 +212,22 @@ class _Pump:
                         self._report_lost(process, code)
                     # Its locks are gone with it: the slots may now resume its .part files.
                     self.exited.set()
+                if self.first is not None:  # stopped (or dead) before it took it
+                    item, self.first = self.first, None
+                    await self._download_here(item)
             finally:
                 if process.returncode is None:
                     process.kill()
                 with anyio.move_on_after(CLOSE_TIMEOUT, shield=True):
                     await process.aclose()
+
+    async def _download_here(self, item: Item) -> None:
+        """Download ``item`` in this process, as a local worker would."""
+        dl = self.dl
+        dl._finish(await dl._download(*item))
+        if dl._fatal is not None:  # a full disk ends the run, as for local workers
+            assert dl._tg is not None
+            dl._tg.cancel_scope.cancel()
 
     # -- to the child
 
@@ -232,13 +254,16 @@ class _Pump:
             try:
                 await self.gate.wait()
                 while not (self.dead or self.stopped):
-                    try:
-                        item = await receive.receive()
-                    except anyio.EndOfStream:
-                        return
+                    if self.first is not None:
+                        item, self.first = self.first, None
+                    else:
+                        try:
+                            item = await receive.receive()
+                        except anyio.EndOfStream:
+                            return
                     if self.dead:
                         # It died while we waited for work: this item is the parent's.
-                        dl._finish(await dl._download(*item))
+                        await self._download_here(item)
                         return
                     work_id = self.next_id
                     self.next_id += 1
@@ -253,7 +278,7 @@ class _Pump:
                         del self.in_flight[work_id]
                         assert dl._root is not None
                         dl._root.forget_made()
-                        dl._finish(await dl._download(*item))
+                        await self._download_here(item)
                         return
             finally:
                 self.slots_open -= 1
