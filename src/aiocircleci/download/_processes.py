@@ -18,9 +18,10 @@ parent's own workers had made them.
 A child is started only once the parent's own workers are all busy, so a list
 they absorb (two large files) pays for no interpreter; work stays with the
 parent's workers until a child says it is ready, so a short list never waits
-for one to start; a child that got no work is stopped. A child that dies mid-run is reported (``DownloadReport.processes_lost``
-and a warning in the ``aiocircleci`` log) and the items it held are downloaded
-by the parent (a ``.part`` it left is resumed): nothing is lost.
+for one to start; a child that got no work is stopped. A child that dies
+mid-run is reported (``DownloadReport.processes_lost`` and a warning in the
+``aiocircleci`` log) and the items it held are downloaded by the parent (a
+``.part`` it left is resumed): nothing is lost.
 """
 
 from __future__ import annotations
