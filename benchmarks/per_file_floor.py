@@ -134,6 +134,10 @@ def _ours_argv(urls: Path, dest: Path, loop: str = "asyncio") -> list[str]:
         str(dest),
         "-j",
         str(JOBS),
+        # One event loop, as the floor: the cost of one file's path, not of spreading
+        # files over processes (download_vs_peers measures that).
+        "--processes",
+        "1",
     ]
 
 
