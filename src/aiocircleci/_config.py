@@ -21,7 +21,6 @@ __all__ = [
     "DEFAULT_MAX_BODY_SIZE",
     "DEFAULT_RETRY",
     "DEFAULT_TIMEOUT",
-    "EVENT_LOOP_ENV",
     "MAX_BODY_SIZE_ENV",
     "READ_TIMEOUT_ENV",
     "TOTAL_TIMEOUT_ENV",
@@ -30,7 +29,6 @@ __all__ = [
     "RetryPolicy",
     "Timeout",
     "check_base_url",
-    "event_loop_options",
     "from_env",
     "JOB_INDEX_ENV",
     "StoreSettings",
@@ -48,8 +46,6 @@ CONNECT_TIMEOUT_ENV = "CIRCLECI_CONNECT_TIMEOUT"
 READ_TIMEOUT_ENV = "CIRCLECI_READ_TIMEOUT"
 TOTAL_TIMEOUT_ENV = "CIRCLECI_TIMEOUT"
 MAX_BODY_SIZE_ENV = "CIRCLECI_MAX_BODY_SIZE"
-# "asyncio" keeps the CLI and the download worker processes off uvloop.
-EVENT_LOOP_ENV = "AIOCIRCLECI_EVENT_LOOP"
 # A page of the API is tens of KiB; 32 MiB leaves a wide margin and keeps a
 # hostile body (a gzip bomb, an endless stream) well under 100 MiB of RSS.
 DEFAULT_MAX_BODY_SIZE = 32 * 1024 * 1024
@@ -242,17 +238,3 @@ def from_env(environ: Mapping[str, str] | None = None, *, base_url: str | None =
         limits=Limits(max_body_size=max_body),
         job_index=env.get(JOB_INDEX_ENV),
     )
-
-
-def event_loop_options(environ: Mapping[str, str] | None = None) -> dict[str, bool]:
-    """anyio's asyncio options for the processes the package runs itself (the CLI,
-    the download worker processes): uvloop when the ``fast`` extra installed it,
-    unless ``AIOCIRCLECI_EVENT_LOOP=asyncio``. It measured 0.82x the CPU per small
-    file (``benchmarks/per_file_floor.py --uvloop``). A library caller's own loop
-    is never changed."""
-    import importlib.util
-
-    env = os.environ if environ is None else environ
-    if env.get(EVENT_LOOP_ENV, "").strip().lower() == "asyncio":
-        return {}
-    return {"use_uvloop": True} if importlib.util.find_spec("uvloop") is not None else {}

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 
 from .._auth import TOKEN_ENV_VARS, Token
-from .._config import DEFAULT_LIMITS, Config, Limits, event_loop_options, from_env
+from .._config import DEFAULT_LIMITS, Config, Limits, from_env
 from .._limiter import Limiter
 from .._objectstore import CLOUD_EXTRA_HINT, StoreURL, parse_dest
 from ..errors import ConfigurationError
@@ -206,9 +206,8 @@ def exit_after_store(code: int) -> int:
 
 
 def run_async(func: Callable[[], Awaitable[T]]) -> T:
-    """Run a coroutine function on asyncio (aiohttp needs it) under anyio; on uvloop
-    when it is installed (the ``fast`` extra)."""
-    return anyio.run(func, backend="asyncio", backend_options=event_loop_options())
+    """Run a coroutine function on asyncio (aiohttp needs it) under anyio."""
+    return anyio.run(func, backend="asyncio")
 
 
 def emit_json(value: Any) -> None:

@@ -23,7 +23,6 @@ from typing import Final
 import anyio
 
 from .._auth import Token
-from .._config import event_loop_options
 from ..errors import CircleCIError, DiskError
 from ._downloader import Downloader
 from ._file import CLOSE_TIMEOUT
@@ -239,7 +238,7 @@ def main() -> None:
     die_with_parent()
     # A closed pipe must not print a traceback; the parent reports a lost child.
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    anyio.run(serve, backend="asyncio", backend_options=event_loop_options())
+    anyio.run(serve, backend="asyncio")
 
 
 if __name__ == "__main__":
