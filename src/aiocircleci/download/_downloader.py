@@ -96,13 +96,8 @@ def _disk_error(exc: OSError, request: DownloadRequest, rel: str) -> DiskError:
 
 
 class Downloader:
-    """Downloads ``DownloadRequest`` values into ``dest``, ``workers`` at a time.
-
-    ::
-
-        async with Downloader(dest, token=token, policy=policy) as dl:
-            await dl.submit(DownloadRequest(url, "path/in/dest.txt"))
-        report = dl.report
+    """Downloads ``DownloadRequest`` values into ``dest``, ``workers`` at a time
+    (used as the module's example shows).
 
     ``token`` goes only to URLs that ``policy`` allows (no policy: nowhere).
     ``session`` is an aiohttp session to borrow (never closed here); otherwise
@@ -418,9 +413,7 @@ class Downloader:
                         result = await self._download(request, rel)
                 self._finish(result)
                 if self._fatal is not None:
-                    assert self._tg is not None
-                    self._tg.cancel_scope.cancel()
-                    return
+                    return  # the run is being cancelled (_stop)
 
     async def _thread(self, func: Callable[..., T], *args: Any) -> T:
         """Run blocking file work on our pool. Not cancellable midway: a file is
@@ -448,11 +441,17 @@ class Downloader:
             return job.failed(exc)
         except OSError as exc:
             error = _disk_error(exc, request, rel_text)
-            if exc.errno in _FATAL_ERRNOS and self._fatal is None:
-                self._fatal = error
+            if exc.errno in _FATAL_ERRNOS:
+                self._stop(error)
             return job.failed(error)
         except (DownloadError, APIError, TransportError) as exc:
             return job.failed(exc)
+
+    def _stop(self, error: DiskError) -> None:
+        """A full or unwritable disk ends the run; the first such error is raised on exit."""
+        self._fatal = self._fatal or error
+        assert self._tg is not None
+        self._tg.cancel_scope.cancel()
 
     def _host_slot(self, url: str) -> anyio.CapacityLimiter | None:
         if not self._limit_hosts:

@@ -224,11 +224,7 @@ class _Pump:
 
     async def _download_here(self, item: Item) -> None:
         """Download ``item`` in this process, as a local worker would."""
-        dl = self.dl
-        dl._finish(await dl._download(*item))
-        if dl._fatal is not None:  # a full disk ends the run, as for local workers
-            assert dl._tg is not None
-            dl._tg.cancel_scope.cancel()
+        self.dl._finish(await self.dl._download(*item))  # a full disk stops the run there
 
     # -- to the child
 
@@ -381,10 +377,7 @@ class _Pump:
             self.ready.set()
         elif isinstance(message, Fatal):
             error = error_from_wire(message.error)
-            if dl._fatal is None:
-                dl._fatal = error if isinstance(error, DiskError) else DiskError(str(error))
-            assert dl._tg is not None
-            dl._tg.cancel_scope.cancel()
+            dl._stop(error if isinstance(error, DiskError) else DiskError(str(error)))
 
     async def _drain_stderr(self, process: Process) -> None:
         assert process.stderr is not None
