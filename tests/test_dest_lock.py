@@ -187,3 +187,26 @@ def test_a_symlink_at_the_lock_files_name_is_refused(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="symlink"):
         DestLock(dest).acquire()
     assert not outside.exists()
+
+
+def test_a_symlink_at_the_lock_name_is_one_line_that_says_what_failed_once(
+    fake: FakeCircleCI, tmp_path: Path
+) -> None:
+    dest = tmp_path / "m"
+    dest.mkdir()
+    (dest / LOCK_NAME).symlink_to(tmp_path / "elsewhere")
+    listing = tmp_path / "urls.txt"
+    listing.write_text(f"{fake.artifact_origin}/nothing/here\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "aiocircleci", "download", "-i", str(listing), "--dest", str(dest)],
+        env=_env(fake),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"aiocircleci: cannot lock {dest}: a symlink stands at the lock file's name"
+    ]
+    assert not (tmp_path / "elsewhere").exists()
+    assert not fake.artifact_requests

@@ -98,7 +98,7 @@ def _message(exc: BaseException) -> tuple[str, int]:
     if isinstance(exc, errors.DestinationLocked):
         return f"{exc}; wait for it with --wait-lock", EXIT_USAGE
     if isinstance(exc, errors.DiskError):
-        return f"cannot write: {exc}", EXIT_USAGE
+        return str(exc), EXIT_USAGE  # each says what it could not do ("cannot write X: ...")
     if isinstance(exc, errors.CircleCIError):
         return str(exc), EXIT_FAILED
     if isinstance(exc, ValueError):
