@@ -8,6 +8,8 @@ and one retry decision; the emulator (aiocircleci.testing) never imports the cli
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "src" / "aiocircleci"
@@ -232,3 +234,17 @@ def test_response_classification_is_pure() -> None:
     # What a response means is decided without the disk, the network or the clock.
     imports = _modules("download", "_classify.py")["download/_classify.py"]
     assert not [i for i in imports if i.startswith(("aiocircleci", "anyio", "asyncio", "os"))]
+
+
+def test_the_package_names_resolve_lazily_and_import_aiohttp_only_when_used() -> None:
+    # A fresh interpreter: the names of `__all__`, the lazy table and the type-checking
+    # imports are three lists that must agree, and `import aiocircleci` must stay cheap.
+    script = (
+        "import sys, aiocircleci\n"
+        "assert 'aiohttp' not in sys.modules, 'import aiocircleci imported aiohttp'\n"
+        "missing = [n for n in aiocircleci.__all__ if getattr(aiocircleci, n, None) is None]\n"
+        "assert not missing, missing\n"
+        "assert 'aiohttp' in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
